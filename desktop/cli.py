@@ -1,0 +1,167 @@
+"""`labdock`: the notebook manager from a terminal. With no command it opens the window.
+
+Every error a user can meet ends in one line on stderr and exit status 1 (2 for bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from desktop.core.errors import InvalidSpec, LabdockError
+from desktop.core.models import ALL_GPUS, Notebook, NotebookSpec, NotebookState
+from desktop.core.validation import format_bytes, parse_memory, validate_cpus
+from desktop.engines import profiles
+from desktop.manager import NotebookManager
+from desktop.services import Services, build_services
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labdock", description="JupyterLab notebooks in containers.")
+    sub = parser.add_subparsers(dest="command")
+    new = sub.add_parser("new", help="create and start a notebook")
+    new.add_argument("name")
+    new.add_argument("--gpu", nargs="?", const="all", default=None, metavar="all|0,2|UUID",
+                     help="use GPUs: all (default with --gpu) or a comma-separated list of indices/UUIDs")
+    new.add_argument("--image", help="container image (default from the preferences)")
+    new.add_argument("--cpus", type=float, help="CPU limit, e.g. 4 or 1.5")
+    new.add_argument("--memory", help="memory limit, e.g. 8g or 512m")
+    new.add_argument("--work-dir", type=Path, help="folder mounted as the notebook's working directory")
+    new.add_argument("--profile", choices=profiles.PROFILES, default=profiles.AUTO,
+                     help="how to start JupyterLab in the image")
+    new.add_argument("--network", choices=("bridge", "host"), help="network mode (default from the preferences)")
+    new.add_argument("--no-wait", action="store_true", help="return once the launch has begun")
+    sub.add_parser("ls", help="list notebooks")
+    url = sub.add_parser("url", help="print a notebook's URL with its token, for a browser")
+    url.add_argument("name")
+    start = sub.add_parser("start", help="start a stopped notebook again")
+    start.add_argument("name")
+    stop = sub.add_parser("stop", help="stop a notebook (or all)")
+    target = stop.add_mutually_exclusive_group(required=True)
+    target.add_argument("name", nargs="?")
+    target.add_argument("--all", action="store_true")
+    rm = sub.add_parser("rm", help="remove a notebook (its work folder is kept unless --delete-work)")
+    rm.add_argument("name")
+    rm.add_argument("--delete-work", action="store_true", help="also delete the work folder and its files")
+    logs = sub.add_parser("logs", help="print a notebook's server log")
+    logs.add_argument("name")
+    logs.add_argument("--tail", type=int, help="only the last N lines")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    sub.add_parser("gui", help="open the window (the same as no command)")
+    return parser
+
+
+def _spec(args: argparse.Namespace, services: Services) -> NotebookSpec:
+    settings = services.settings
+    gpus: tuple[str, ...] = ()
+    if args.gpu is not None:
+        gpus = ALL_GPUS if args.gpu == "all" else tuple(g.strip() for g in args.gpu.split(",") if g.strip())
+        if not gpus:
+            raise InvalidSpec("--gpu needs 'all' or a list of GPU indices or UUIDs")
+    image = args.image or (settings.default_gpu_image if gpus else settings.default_image)
+    return NotebookSpec(
+        name=args.name,
+        image=image,
+        gpus=gpus,
+        cpus=validate_cpus(args.cpus) if args.cpus is not None else None,
+        memory_bytes=parse_memory(args.memory) if args.memory else None,
+        work_dir=args.work_dir.expanduser().absolute() if args.work_dir else None,
+        profile=args.profile,
+        network_mode=settings.network if args.network is None else type(settings.network)(args.network),
+    )
+
+
+def _table(notebooks: Sequence[Notebook]) -> str:
+    rows = [("NAME", "STATE", "GPU", "IMAGE", "URL")]
+    for nb in sorted(notebooks, key=lambda n: n.name):
+        rows.append((nb.name, nb.state.value, nb.spec.gpu_label, nb.spec.image, nb.url or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+                     for row in rows)
+
+
+async def _run(args: argparse.Namespace, services: Services) -> int:
+    manager: NotebookManager = services.manager
+    try:
+        spec = _spec(args, services) if args.command == "new" else None
+        await manager.restore()
+        if args.command == "new":
+            assert spec is not None
+            notebook = await manager.create(spec, wait=not args.no_wait)
+            if args.no_wait:
+                await _until_container_started(notebook)
+            return _report_launch(notebook, args.no_wait)
+        if args.command == "start":
+            return _report_launch(await manager.start(args.name), False)
+        if args.command == "ls":
+            print(_table(manager.list()))
+        elif args.command == "url":
+            print(await manager.url_with_token(args.name))
+        elif args.command == "stop":
+            if args.all:
+                await manager.stop_all()
+            else:
+                await manager.stop(args.name)
+        elif args.command == "rm":
+            work = manager.get(args.name).spec.work_dir
+            await manager.remove(args.name, delete_work=args.delete_work)
+            if work is not None and not args.delete_work:
+                print(f"removed '{args.name}'; its work folder is kept: {work}")
+        elif args.command == "logs":
+            await _logs(manager, args)
+        return 0
+    finally:
+        await manager.close()
+
+
+def _report_launch(notebook: Notebook, no_wait: bool) -> int:
+    if notebook.state is NotebookState.FAILED:
+        print(f"labdock: '{notebook.name}' failed to start: {notebook.error}", file=sys.stderr)
+        return 1
+    if no_wait:
+        print(f"'{notebook.name}' is starting (see 'labdock ls')")
+        return 0
+    limits = []
+    if notebook.spec.cpus:
+        limits.append(f"{notebook.spec.cpus:g} CPUs")
+    if notebook.spec.memory_bytes:
+        limits.append(format_bytes(notebook.spec.memory_bytes))
+    extra = f" ({', '.join(limits)})" if limits else ""
+    print(f"'{notebook.name}' is ready at {notebook.url}{extra}; open it with: labdock url {notebook.name}")
+    return 0
+
+
+async def _until_container_started(notebook: Notebook) -> None:
+    """With --no-wait this process still must not exit before the container runs on its own."""
+    while notebook.state is not NotebookState.FAILED and notebook.container_id is None:
+        await asyncio.sleep(0.02)
+
+
+async def _logs(manager: NotebookManager, args: argparse.Namespace) -> None:
+    notebook = manager.get(args.name)
+    if args.follow and notebook.state.active:
+        async for line in manager.engine.follow_logs(args.name):
+            print(line, flush=True)
+        return
+    text = await manager.logs(args.name, args.tail)
+    if text:
+        print(text.rstrip("\n"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command in (None, "gui"):
+        from desktop.app import main as gui_main  # Qt is loaded only for the window
+
+        return gui_main()
+    try:
+        services = build_services()
+        return asyncio.run(_run(args, services))
+    except LabdockError as exc:
+        print(f"labdock: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

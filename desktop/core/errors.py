@@ -1,0 +1,27 @@
+"""Errors a user can meet. Each message is one line a person can act on."""
+
+
+class LabdockError(Exception):
+    """Base of every error shown to the user as its message (never as a traceback)."""
+
+
+class InvalidSpec(LabdockError):
+    """The notebook request is wrong (bad name, bad limits, unusable work folder...)."""
+
+
+class NotebookExists(LabdockError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a notebook named '{name}' already exists; pick another name or remove it first")
+
+
+class NoSuchNotebook(LabdockError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no notebook named '{name}' (see 'labdock ls')")
+
+
+class EngineUnavailable(LabdockError):
+    """The container engine does not answer (not installed, not running, no permission)."""
+
+
+class LaunchFailed(LabdockError):
+    """The notebook's server did not come up; the message says why, with the last log lines."""

@@ -1,0 +1,124 @@
+"""What the user asked for (NotebookSpec) and what is true now (Notebook)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class NotebookState(enum.Enum):
+    CREATING = "creating"
+    PULLING = "pulling"
+    STARTING = "starting"
+    READY = "ready"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    @property
+    def busy(self) -> bool:
+        """A transition is under way (the UI shows a busy indicator)."""
+        return self in _BUSY
+
+    @property
+    def active(self) -> bool:
+        """A container exists or is being made for it."""
+        return self in _ACTIVE
+
+
+_BUSY = {NotebookState.CREATING, NotebookState.PULLING, NotebookState.STARTING, NotebookState.STOPPING}
+_ACTIVE = _BUSY | {NotebookState.READY}
+
+
+class NetworkMode(enum.Enum):
+    BRIDGE = "bridge"  # published on 127.0.0.1 only, host port chosen by Docker
+    HOST = "host"  # JupyterLab binds 127.0.0.1 on a port the app picked
+
+
+CPU_ONLY: tuple[str, ...] = ()
+ALL_GPUS: tuple[str, ...] = ("all",)
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """A notebook as the user asked for it; stored, and enough to start it again.
+
+    gpus: () for CPU only, ("all",) for every GPU, else GPU indices or UUIDs.
+    profile: how to start JupyterLab in the image ("auto", "docker-stacks", "plain").
+    """
+
+    name: str
+    image: str
+    gpus: tuple[str, ...] = CPU_ONLY
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    work_dir: Path | None = None
+    profile: str = "auto"
+    network_mode: NetworkMode = NetworkMode.BRIDGE
+
+    @property
+    def uses_gpu(self) -> bool:
+        return bool(self.gpus)
+
+    @property
+    def gpu_label(self) -> str:
+        if not self.gpus:
+            return "CPU"
+        if self.gpus == ALL_GPUS:
+            return "all GPUs"
+        return "GPU " + ",".join(self.gpus)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["gpus"] = list(self.gpus)
+        data["work_dir"] = str(self.work_dir) if self.work_dir else None
+        data["network_mode"] = self.network_mode.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NotebookSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["gpus"] = tuple(str(g) for g in values.get("gpus") or ())
+        if values.get("work_dir"):
+            values["work_dir"] = Path(values["work_dir"])
+        values["network_mode"] = NetworkMode(values.get("network_mode", NetworkMode.BRIDGE.value))
+        return cls(**values)
+
+
+@dataclass
+class Notebook:
+    """A notebook's live record. Only the manager changes it; everyone else reads it.
+
+    url is the server's base URL without the token; the token never leaves this record except
+    through url_with_token() when the user opens the notebook.
+    """
+
+    spec: NotebookSpec
+    state: NotebookState = NotebookState.CREATING
+    url: str | None = None
+    token: str | None = field(default=None, repr=False)
+    container_id: str | None = None
+    error: str | None = None
+    started_at: float | None = None
+    pull_progress: tuple[int, int] | None = None  # bytes done, bytes total
+    engine: str = "docker"
+    updated_at: float = field(default_factory=time.time)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def url_with_token(self) -> str | None:
+        if not self.url or not self.token:
+            return self.url
+        return f"{self.url}lab?token={self.token}"
+
+    def uptime(self, now: float | None = None) -> float | None:
+        if self.state is not NotebookState.READY or self.started_at is None:
+            return None
+        return max(0.0, (now or time.time()) - self.started_at)

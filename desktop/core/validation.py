@@ -1,0 +1,71 @@
+"""Checks on what the user typed, each failing with a reason a person can act on."""
+
+from __future__ import annotations
+
+import re
+
+from desktop.core.errors import InvalidSpec
+
+NAME_MAX = 40
+_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+MIN_MEMORY = 64 * 1024**2  # JupyterLab does not start in less
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a notebook, or None. Names become container names and folder names."""
+    if not name:
+        return "a name is required"
+    if name != name.strip():
+        return "the name cannot start or end with spaces"
+    if len(name) > NAME_MAX:
+        return f"the name is {len(name)} characters long; at most {NAME_MAX}"
+    if not _NAME_RE.match(name):
+        return "use lowercase letters, digits and '-' (not at the start or end), e.g. 'vision-2'"
+    return None
+
+
+def validate_name(name: str) -> str:
+    problem = name_problem(name)
+    if problem:
+        raise InvalidSpec(f"invalid name {name!r}: {problem}")
+    return name
+
+
+def parse_memory(text: str) -> int:
+    """'8g', '512m', '1.5GiB' -> bytes."""
+    match = _MEMORY_RE.match(text)
+    if not match:
+        raise InvalidSpec(f"invalid memory limit {text!r}: use a number with a unit, e.g. 8g or 512m")
+    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    return validate_memory(value)
+
+
+def validate_memory(value: int) -> int:
+    if value < MIN_MEMORY:
+        raise InvalidSpec("the memory limit must be at least 64m (JupyterLab needs more than that)")
+    return value
+
+
+def validate_cpus(value: float, available: int | None = None) -> float:
+    if not value > 0:
+        raise InvalidSpec("the CPU limit must be more than 0")
+    if available is not None and value > available:
+        raise InvalidSpec(f"the CPU limit is {value:g} but this machine has {available} CPUs")
+    return value
+
+
+def validate_image(image: str) -> str:
+    image = image.strip()
+    if not image or any(c.isspace() for c in image):
+        raise InvalidSpec(f"invalid image name {image!r}")
+    return image
+
+
+def format_bytes(value: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024  # type: ignore[assignment]
+    raise AssertionError("unreachable")

@@ -1,0 +1,80 @@
+"""The Engine protocol: what the manager needs from something that runs JupyterLab servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from desktop.core.models import NotebookSpec
+
+PullProgress = Callable[[int, int], None]  # bytes done, bytes total
+
+
+@dataclass(frozen=True)
+class Started:
+    """A server process/container that was started; readiness is checked by the manager."""
+
+    container_id: str
+    url: str  # base URL ending in '/', without the token
+
+
+@dataclass(frozen=True)
+class Found:
+    """A server the engine already runs or ran (adopted on restore)."""
+
+    spec: NotebookSpec
+    container_id: str
+    running: bool
+    url: str | None
+    exit_code: int | None
+    oom_killed: bool
+    created_at: float
+    started_at: float | None
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a server that was expected to run ended."""
+
+    exit_code: int
+    oom_killed: bool
+    log_tail: str
+
+    def describe(self) -> str:
+        why = "it ran out of memory (OOMKilled)" if self.oom_killed else f"it exited with code {self.exit_code}"
+        tail = f"; last log lines:\n{self.log_tail}" if self.log_tail.strip() else ""
+        return f"the server stopped: {why}{tail}"
+
+
+class Engine(Protocol):
+    name: str
+
+    async def prepare(self, spec: NotebookSpec, on_pull: PullProgress | None) -> None:
+        """Make the launch possible (image present, network usable) or raise a LabdockError saying why."""
+
+    async def start(self, spec: NotebookSpec, token: str) -> Started:
+        """Create and start the server. The token reaches it by environment only."""
+
+    async def exit_status(self, container_id: str) -> Exit | None:
+        """None while the server runs; how it ended otherwise."""
+
+    async def token(self, container_id: str) -> str | None:
+        """Read back the token of a server this installation started."""
+
+    async def stop(self, name: str, timeout: float) -> str:
+        """Stop and remove the notebook's server; returns its last logs (token redacted)."""
+
+    async def remove_leftover(self, name: str) -> None:
+        """Remove whatever server carries this name, running or not, if any."""
+
+    async def find(self) -> list[Found]:
+        """Every server of this installation that exists now."""
+
+    async def logs(self, name: str, tail: int | None) -> str | None:
+        """The server's log (token redacted), or None when it has no server now."""
+
+    def follow_logs(self, name: str) -> AsyncIterator[str]:
+        """Log lines as they come, until the server ends."""
+
+    async def close(self) -> None: ...

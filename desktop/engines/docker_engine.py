@@ -1,0 +1,422 @@
+"""The Docker engine: each notebook is one labelled container made through the docker SDK.
+
+Docker is the record of what runs: every container carries `org.labdock.*` labels (the spec included)
+and this installation's id, so a restarted Labdock finds and adopts its containers and nothing else.
+Every SDK call is blocking and goes through `_call`, which runs it on a worker thread and turns
+engine errors into one-line LabdockErrors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import DeviceRequest
+
+from desktop.core.errors import EngineUnavailable, InvalidSpec, LabdockError, NotebookExists
+from desktop.core.models import ALL_GPUS, NetworkMode, NotebookSpec
+from desktop.engines import profiles
+from desktop.engines.base import Exit, Found, PullProgress, Started
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LABEL = "org.labdock"
+CONTAINER_PORT = 8888
+LOG_TAIL_LINES = 30
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    install_id: str
+    base_url: str | None = None  # None: DOCKER_HOST or the default socket
+    container_prefix: str = "labdock-"
+    pull_missing: bool = True
+    uid: int | None = None  # container user; None: the host user, or 1000 when the host user is root
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def redact(text: str, token: str | None) -> str:
+    return text.replace(token, "<token>") if token else text
+
+
+def _timestamp(value: str | None) -> float | None:
+    if not value or value.startswith("0001-"):
+        return None
+    return datetime.fromisoformat(value[:26].rstrip("Z") + "+00:00").timestamp()
+
+
+class DockerEngine:
+    name = "docker"
+
+    def __init__(self, settings: DockerSettings) -> None:
+        self.settings = settings
+        self._client: docker.DockerClient | None = None
+        # Launches and stops of many notebooks overlap: more threads than the default pool of 2 cores.
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="docker")
+
+    # -- the one way to call the SDK -------------------------------------------------------------
+
+    def _docker(self) -> docker.DockerClient:
+        if self._client is None:
+            kwargs: dict[str, Any] = {"timeout": 60}
+            if self.settings.base_url:
+                self._client = docker.DockerClient(base_url=self.settings.base_url, **kwargs)
+            else:
+                self._client = docker.from_env(**kwargs)
+        return self._client
+
+    async def _call(self, fn: Callable[[docker.DockerClient], T]) -> T:
+        """Run one blocking SDK call off the event loop; engine trouble becomes EngineUnavailable."""
+
+        def run() -> T:
+            try:
+                return fn(self._docker())
+            except (requests.ConnectionError, ConnectionError, FileNotFoundError) as exc:
+                self._client = None
+                raise EngineUnavailable(self._unreachable(exc)) from exc
+            except DockerException as exc:
+                if isinstance(exc, APIError | NotFound | ImageNotFound):
+                    raise
+                self._client = None
+                raise EngineUnavailable(self._unreachable(exc)) from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    def _unreachable(self, exc: BaseException) -> str:
+        where = self.settings.base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        text = str(exc)
+        if "Permission denied" in text or "PermissionError" in text:
+            return (f"Docker at {where} refused access: add yourself to the 'docker' group "
+                    "(sudo usermod -aG docker $USER) and log in again")
+        return f"Docker is not reachable at {where}: is the Docker engine installed and running?"
+
+    def container_name(self, name: str) -> str:
+        return f"{self.settings.container_prefix}{name}"
+
+    def _ours(self) -> dict[str, list[str]]:
+        return {"label": [f"{LABEL}.managed=1", f"{LABEL}.install={self.settings.install_id}"]}
+
+    # -- launch ----------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._call(lambda c: c.ping())
+
+    async def prepare(self, spec: NotebookSpec, on_pull: PullProgress | None) -> None:
+        await self._ensure_image(spec.image, on_pull)
+        if spec.network_mode is NetworkMode.BRIDGE:
+            networks = await self._call(lambda c: c.api.networks(names=["bridge"]))
+            if not any(n.get("Name") == "bridge" for n in networks):
+                raise LabdockError(
+                    "this Docker engine has no 'bridge' network (dockerd runs with --bridge=none): "
+                    "choose host network mode in the preferences, or enable Docker's bridge"
+                )
+        if spec.uses_gpu:
+            await self._check_gpu_runtime()
+
+    async def _ensure_image(self, image: str, on_pull: PullProgress | None) -> None:
+        try:
+            await self._call(lambda c: c.api.inspect_image(image))
+            return
+        except (NotFound, ImageNotFound):
+            pass
+        if not self.settings.pull_missing:
+            raise LabdockError(f"the image '{image}' is not on this machine (pull it first: docker pull {image})")
+        try:
+            await self._call(lambda c: self._pull(c, image, on_pull))
+        except (APIError, NotFound) as exc:
+            raise LabdockError(f"the image '{image}' is not on this machine and could not be pulled: "
+                               f"{_explain(exc)}") from exc
+
+    @staticmethod
+    def _pull(client: docker.DockerClient, image: str, on_pull: PullProgress | None) -> None:
+        repository, tag = _split_tag(image)
+        layers: dict[str, tuple[int, int]] = {}
+        for event in client.api.pull(repository, tag=tag, stream=True, decode=True):
+            if "error" in event:
+                raise APIError(event["error"])
+            detail = event.get("progressDetail") or {}
+            if event.get("id") and detail.get("total"):
+                layers[event["id"]] = (int(detail.get("current", 0)), int(detail["total"]))
+                if on_pull is not None:
+                    on_pull(sum(d for d, _ in layers.values()), sum(t for _, t in layers.values()))
+
+    async def _check_gpu_runtime(self) -> None:
+        info = await self._call(lambda c: c.info())
+        runtimes = info.get("Runtimes") or {}
+        cdi = info.get("CDISpecDirs") or []
+        if "nvidia" not in runtimes and not cdi:
+            raise LabdockError(
+                "this Docker engine cannot give containers a GPU: install nvidia-container-toolkit, "
+                "run 'sudo nvidia-ctk runtime configure --runtime=docker' and restart Docker"
+            )
+
+    async def start(self, spec: NotebookSpec, token: str) -> Started:
+        image = await self._call(lambda c: c.api.inspect_image(spec.image))
+        config = image.get("Config") or {}
+        profile_name = spec.profile
+        if profile_name == profiles.AUTO:
+            profile_name = profiles.detect(spec.image, config.get("Cmd"), config.get("Env"))
+        profile = profiles.get(profile_name)
+        host_mode = spec.network_mode is NetworkMode.HOST
+        port = _free_loopback_port() if host_mode else CONTAINER_PORT
+        work_dir = spec.work_dir
+        if work_dir is None:
+            raise InvalidSpec("the notebook has no work folder")
+        uid = self.settings.uid if self.settings.uid is not None else (os.getuid() or 1000)
+        user = f"{uid}:100" if profile.user else str(config.get("User") or uid)
+        if user in ("root", "0") or user.startswith(("root:", "0:")):
+            user = f"{uid}:{uid}"
+        labels = {
+            f"{LABEL}.managed": "1",
+            f"{LABEL}.install": self.settings.install_id,
+            f"{LABEL}.name": spec.name,
+            f"{LABEL}.gpus": ",".join(spec.gpus) or "cpu",
+            f"{LABEL}.profile": profile.name,
+            f"{LABEL}.created": f"{time.time():.3f}",
+            f"{LABEL}.spec": json.dumps(spec.to_json(), sort_keys=True),
+        }
+        if host_mode:
+            labels[f"{LABEL}.port"] = str(port)
+        environment = {"JUPYTER_TOKEN": token, "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime"}
+        if profile.user is None and not config.get("User"):
+            environment["HOME"] = "/tmp"  # an image without a user has no home we may write to
+        kwargs: dict[str, Any] = {
+            "image": spec.image,
+            "command": profile.command("127.0.0.1" if host_mode else "0.0.0.0", port),
+            "name": self.container_name(spec.name),
+            "labels": labels,
+            "environment": environment,
+            "user": user,
+            "working_dir": profile.work_mount,
+            "volumes": {str(work_dir): {"bind": profile.work_mount, "mode": "rw"}},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "detach": True,
+            "init": False,
+        }
+        if host_mode:
+            kwargs["network_mode"] = "host"
+        else:
+            kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)}
+        if spec.cpus:
+            kwargs["nano_cpus"] = int(spec.cpus * 1e9)
+        if spec.memory_bytes:
+            kwargs["mem_limit"] = spec.memory_bytes
+        if spec.gpus:
+            kwargs["device_requests"] = [gpu_request(spec.gpus)]
+        try:
+            container = await self._call(lambda c: c.containers.create(**kwargs))
+        except APIError as exc:
+            if exc.status_code == 409:
+                raise NotebookExists(spec.name) from exc
+            raise LabdockError(f"Docker could not create the container: {_explain(exc)}") from exc
+        try:
+            await self._call(lambda c: c.api.start(container.id))
+            host_port = port if host_mode else await self._published_port(container.id)
+        except (APIError, LabdockError) as exc:
+            await self._call(lambda c: c.api.remove_container(container.id, force=True))
+            raise LabdockError(f"Docker could not start the container: {_explain(exc)}") from exc
+        return Started(container.id, f"http://127.0.0.1:{host_port}/")
+
+    async def _published_port(self, container_id: str) -> int:
+        data = await self._call(lambda c: c.api.inspect_container(container_id))
+        port = _host_port(data)
+        if port is None:
+            raise LabdockError("Docker did not publish the notebook's port")
+        return port
+
+    # -- watching --------------------------------------------------------------------------------
+
+    async def exit_status(self, container_id: str) -> Exit | None:
+        try:
+            data = await self._call(lambda c: c.api.inspect_container(container_id))
+        except NotFound:
+            return Exit(-1, False, "the container was removed")
+        state = data.get("State") or {}
+        if state.get("Running") or state.get("Status") in ("created", "restarting"):
+            return None
+        tail = await self._call(lambda c: c.api.logs(container_id, tail=LOG_TAIL_LINES))
+        token = _env(data).get("JUPYTER_TOKEN")
+        return Exit(int(state.get("ExitCode", -1)), bool(state.get("OOMKilled")),
+                    redact(tail.decode(errors="replace"), token).rstrip())
+
+    async def token(self, container_id: str) -> str | None:
+        data = await self._call(lambda c: c.api.inspect_container(container_id))
+        return _env(data).get("JUPYTER_TOKEN")
+
+    async def find(self) -> list[Found]:
+        rows = await self._call(lambda c: c.api.containers(all=True, filters=self._ours()))
+        found = []
+        for row in rows:
+            labels = row.get("Labels") or {}
+            try:
+                spec = NotebookSpec.from_json(json.loads(labels[f"{LABEL}.spec"]))
+            except (KeyError, ValueError, TypeError):
+                log.warning("container %s carries no readable spec; left alone", row.get("Id", "")[:12])
+                continue
+            running = row.get("State") == "running"
+            port: int | None = None
+            if spec.network_mode is NetworkMode.HOST:
+                port = int(labels.get(f"{LABEL}.port", "0")) or None
+            else:
+                port = next((p.get("PublicPort") for p in row.get("Ports") or []
+                             if p.get("PrivatePort") == CONTAINER_PORT and p.get("PublicPort")), None)
+            exit_code = _exit_code(row.get("Status", "")) if not running else None
+            found.append(Found(
+                spec=spec,
+                container_id=row["Id"],
+                running=running,
+                url=f"http://127.0.0.1:{port}/" if running and port else None,
+                exit_code=exit_code,
+                oom_killed=False,
+                created_at=float(labels.get(f"{LABEL}.created", row.get("Created", 0))),
+                started_at=None,
+            ))
+        return found
+
+    async def details(self, container_id: str) -> tuple[float | None, bool]:
+        """When the container started, and whether it was OOM-killed (only `inspect` knows)."""
+        data = await self._call(lambda c: c.api.inspect_container(container_id))
+        state = data.get("State") or {}
+        return _timestamp(state.get("StartedAt")), bool(state.get("OOMKilled"))
+
+    # -- stop, remove, logs ----------------------------------------------------------------------
+
+    async def stop(self, name: str, timeout: float) -> str:
+        cname = self.container_name(name)
+
+        def stop_and_remove(c: docker.DockerClient) -> str:
+            try:
+                data = c.api.inspect_container(cname)
+            except NotFound:
+                return ""
+            c.api.stop(cname, timeout=int(timeout))
+            text = c.api.logs(cname).decode(errors="replace")
+            c.api.remove_container(cname, force=True)
+            return redact(text, _env(data).get("JUPYTER_TOKEN"))
+
+        try:
+            return await self._call(stop_and_remove)
+        except NotFound:
+            return ""
+
+    async def remove_leftover(self, name: str) -> None:
+        cname = self.container_name(name)
+
+        def remove(c: docker.DockerClient) -> None:
+            try:
+                c.api.remove_container(cname, force=True)
+            except NotFound:
+                pass
+            except APIError as exc:
+                if exc.status_code != 409:  # 409: removal already in progress
+                    raise
+
+        await self._call(remove)
+
+    async def logs(self, name: str, tail: int | None) -> str | None:
+        cname = self.container_name(name)
+
+        def read(c: docker.DockerClient) -> str | None:
+            try:
+                data = c.api.inspect_container(cname)
+                text = c.api.logs(cname, tail=tail if tail is not None else "all")
+            except NotFound:
+                return None
+            return redact(text.decode(errors="replace"), _env(data).get("JUPYTER_TOKEN"))
+
+        return await self._call(read)
+
+    async def follow_logs(self, name: str) -> AsyncIterator[str]:
+        """Yield log lines live; each blocking read of the stream runs on a worker thread."""
+        cname = self.container_name(name)
+        data = await self._call(lambda c: c.api.inspect_container(cname))
+        token = _env(data).get("JUPYTER_TOKEN")
+        stream = await self._call(lambda c: c.api.logs(cname, stream=True, follow=True, tail=200))
+        buffer = b""
+        try:
+            while True:
+                chunk = await asyncio.get_running_loop().run_in_executor(self._pool, next, stream, None)
+                if chunk is None:
+                    break
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    yield redact(line.decode(errors="replace"), token)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        if buffer:
+            yield redact(buffer.decode(errors="replace"), token)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def gpu_request(gpus: tuple[str, ...]) -> DeviceRequest:
+    """All GPUs, or exactly the chosen ones (by index or UUID)."""
+    if gpus == ALL_GPUS:
+        return DeviceRequest(count=-1, capabilities=[["gpu"]])
+    return DeviceRequest(device_ids=list(gpus), capabilities=[["gpu"]])
+
+
+def _split_tag(image: str) -> tuple[str, str]:
+    """'quay.io/jupyter/base-notebook:2024' -> ('quay.io/jupyter/base-notebook', '2024'); digests kept whole."""
+    if "@" in image:
+        repository, digest = image.split("@", 1)
+        return repository, digest
+    if ":" in image.rsplit("/", 1)[-1]:
+        repository, tag = image.rsplit(":", 1)
+        return repository, tag
+    return image, "latest"
+
+
+def _env(inspect: dict[str, Any]) -> dict[str, str]:
+    items = (inspect.get("Config") or {}).get("Env") or []
+    return dict(item.split("=", 1) for item in items if "=" in item)
+
+
+def _host_port(inspect: dict[str, Any]) -> int | None:
+    bindings = ((inspect.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{CONTAINER_PORT}/tcp") or []
+    for binding in bindings:
+        if binding.get("HostPort"):
+            return int(binding["HostPort"])
+    return None
+
+
+def _exit_code(status: str) -> int | None:
+    # The list call's Status reads like "Exited (137) 5 minutes ago".
+    if "(" in status and ")" in status:
+        try:
+            return int(status.split("(", 1)[1].split(")", 1)[0])
+        except ValueError:
+            return None
+    return None
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, APIError):
+        return str(exc.explanation or exc)
+    return str(exc)

@@ -1,0 +1,378 @@
+"""NotebookManager: the one place that changes notebook state.
+
+Async, Qt-free. Operations on one notebook are serialised by a per-notebook lock; different notebooks
+proceed in parallel. A stop during a launch cancels the launch first (the lock would make it wait for
+READY otherwise) and then removes whatever the launch had made. Subscribers get plain-Python events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from desktop.core.errors import InvalidSpec, LabdockError, NoSuchNotebook, NotebookExists
+from desktop.core.models import Notebook, NotebookSpec, NotebookState
+from desktop.core.validation import validate_image, validate_name
+from desktop.engines.base import Engine, Found
+from desktop.engines.readiness import http_status, wait_ready
+from desktop.store import Paths, SpecStore, write_atomic
+
+log = logging.getLogger(__name__)
+
+TOKEN_BYTES = 32
+CLEAN_EXIT_CODES = (0, 143)  # 143: SIGTERM, i.e. an ordinary `docker stop`
+
+
+class EventKind(Enum):
+    ADDED = "added"
+    CHANGED = "changed"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class NotebookEvent:
+    kind: EventKind
+    notebook: Notebook
+
+
+Listener = Callable[[NotebookEvent], None]
+
+
+class NotebookManager:
+    def __init__(
+        self,
+        engine: Engine,
+        paths: Paths,
+        *,
+        ready_timeout: float = 120.0,
+        stop_timeout: float = 10.0,
+        container_uid: int = 1000,
+    ) -> None:
+        self.engine = engine
+        self.paths = paths
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self._container_uid = container_uid
+        self._store = SpecStore(paths)
+        self._notebooks: dict[str, Notebook] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._listeners: list[Listener] = []
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def list(self) -> list[Notebook]:
+        return list(self._notebooks.values())
+
+    def get(self, name: str) -> Notebook:
+        try:
+            return self._notebooks[name]
+        except KeyError:
+            raise NoSuchNotebook(name) from None
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _emit(self, kind: EventKind, notebook: Notebook) -> None:
+        notebook.updated_at = time.time()
+        for listener in list(self._listeners):
+            try:
+                listener(NotebookEvent(kind, notebook))
+            except Exception:  # a broken view must not break the manager
+                log.exception("notebook listener failed")
+
+    def _set(self, notebook: Notebook, state: NotebookState, error: str | None = None) -> None:
+        notebook.state = state
+        notebook.error = error
+        if state is not NotebookState.PULLING:
+            notebook.pull_progress = None
+        self._emit(EventKind.CHANGED, notebook)
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    # -- create and start ----------------------------------------------------------------------
+
+    async def create(self, spec: NotebookSpec, *, wait: bool = True) -> Notebook:
+        """Add a notebook and launch it. Bad requests raise before any row or container exists;
+        launch trouble ends in FAILED with the reason. With wait, returns once READY or FAILED."""
+        validate_name(spec.name)
+        spec = dataclasses.replace(spec, image=validate_image(spec.image))
+        if spec.name in self._notebooks or await self._exists_elsewhere(spec.name):
+            raise NotebookExists(spec.name)
+        spec = self._with_work_dir(spec)
+        notebook = Notebook(spec=spec, engine=self.engine.name)
+        self._notebooks[spec.name] = notebook
+        self._emit(EventKind.ADDED, notebook)
+        return await self._launch_task(notebook, wait)
+
+    async def start(self, name: str, *, wait: bool = True) -> Notebook:
+        """Start a STOPPED or FAILED notebook again, with its spec and work folder, and a fresh token."""
+        notebook = self.get(name)
+        if notebook.state.active:
+            return notebook
+        notebook.spec = self._with_work_dir(notebook.spec)
+        self._set(notebook, NotebookState.CREATING)
+        return await self._launch_task(notebook, wait)
+
+    async def _exists_elsewhere(self, name: str) -> bool:
+        """Another Labdock process may have made it: Docker knows."""
+        return any(found.spec.name == name for found in await self.engine.find())
+
+    async def _launch_task(self, notebook: Notebook, wait: bool) -> Notebook:
+        task = self._spawn(notebook.name, self._launch(notebook))
+        if wait:
+            await asyncio.wait([task])
+        return notebook
+
+    def _spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        previous = self._tasks.get(name)
+        if previous is not None and not previous.done():
+            previous.cancel()
+        task = asyncio.create_task(coro, name=f"labdock:{name}")
+        self._tasks[name] = task
+        task.add_done_callback(lambda t: self._tasks.pop(name, None) if self._tasks.get(name) is t else None)
+        return task
+
+    async def _launch(self, notebook: Notebook) -> None:
+        spec = notebook.spec
+        async with self._lock(spec.name):
+            try:
+                await self.engine.prepare(spec, lambda done, total: self._pulling(notebook, done, total))
+                self._set(notebook, NotebookState.STARTING)
+                token = secrets.token_urlsafe(TOKEN_BYTES)
+                start = asyncio.ensure_future(self.engine.start(spec, token))
+                try:
+                    started = await asyncio.shield(start)
+                except asyncio.CancelledError:
+                    # Let an in-flight create finish so stop() finds and removes the container.
+                    await asyncio.wait([start])
+                    raise
+                notebook.container_id, notebook.url, notebook.token = started.container_id, started.url, token
+                self._emit(EventKind.CHANGED, notebook)
+                await wait_ready(started.url, token, lambda: self.engine.exit_status(started.container_id),
+                                 self.ready_timeout)
+            except LabdockError as exc:
+                await self._fail_launch(notebook, str(exc))
+                return
+            notebook.started_at = time.time()
+            self._set(notebook, NotebookState.READY)
+            await asyncio.to_thread(self._store.put, spec)
+
+    def _pulling(self, notebook: Notebook, done: int, total: int) -> None:
+        # Called from the engine's worker thread: hop onto the loop before touching state.
+        def update() -> None:
+            notebook.pull_progress = (done, total)
+            if notebook.state is not NotebookState.PULLING:
+                notebook.state = NotebookState.PULLING
+            self._emit(EventKind.CHANGED, notebook)
+
+        self._loop.call_soon_threadsafe(update)
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    async def _fail_launch(self, notebook: Notebook, reason: str) -> None:
+        """A failed launch leaves no container behind; the reason (with the log tail) stays on the row."""
+        if notebook.container_id is not None:
+            with contextlib.suppress(LabdockError):
+                await self.engine.remove_leftover(notebook.name)
+        notebook.container_id = notebook.url = notebook.token = None
+        self._set(notebook, NotebookState.FAILED, reason)
+
+    def _with_work_dir(self, spec: NotebookSpec) -> NotebookSpec:
+        """Resolve and create the work folder, or say plainly why it cannot be used."""
+        work = (spec.work_dir or self.paths.default_work_dir(spec.name)).expanduser()
+        if not work.is_absolute():
+            work = Path.cwd() / work
+        if work.exists() and not work.is_dir():
+            raise InvalidSpec(f"the work folder {work} is a file, not a folder")
+        created = not work.exists()
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidSpec(f"cannot create the work folder {work}: {exc.strerror or exc}") from exc
+        if not os.access(work, os.W_OK | os.X_OK):
+            raise InvalidSpec(f"the work folder {work} is not writable")
+        if created and os.getuid() == 0:
+            # As root, hand a new folder to the container's non-root user so the notebook can write.
+            os.chown(work, self._container_uid, 100)
+        return dataclasses.replace(spec, work_dir=work)
+
+    # -- stop and remove -----------------------------------------------------------------------
+
+    async def stop(self, name: str) -> None:
+        """Stop the notebook's server (cancelling a launch in progress); the row stays as STOPPED."""
+        notebook = self.get(name)
+        launch = self._tasks.get(name)
+        if launch is not None and not launch.done():
+            launch.cancel()
+            await asyncio.wait([launch])
+        async with self._lock(name):
+            if notebook.state in (NotebookState.STOPPED,):
+                return
+            before = notebook.state
+            self._set(notebook, NotebookState.STOPPING)
+            try:
+                logs = await self.engine.stop(name, self.stop_timeout)
+            except LabdockError as exc:
+                self._set(notebook, before, f"could not stop: {exc}")
+                raise
+            if logs:
+                await asyncio.to_thread(write_atomic, self.paths.saved_log(name), logs)
+            notebook.container_id = notebook.url = notebook.token = None
+            notebook.started_at = None
+            self._set(notebook, NotebookState.STOPPED)
+            await asyncio.to_thread(self._store.put, notebook.spec)
+
+    async def stop_all(self) -> None:
+        names = [n.name for n in self._notebooks.values() if n.state.active]
+        results = await asyncio.gather(*(self.stop(name) for name in names), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise LabdockError("; ".join(str(e) for e in errors))
+
+    async def remove(self, name: str, *, delete_work: bool = False) -> None:
+        """Forget the notebook. Its work folder is kept unless the user explicitly asked to delete it."""
+        notebook = self.get(name)
+        if notebook.state is not NotebookState.STOPPED:
+            await self.stop(name)
+        async with self._lock(name):
+            await self.engine.remove_leftover(name)
+            await asyncio.to_thread(self._store.forget, name)
+            with contextlib.suppress(FileNotFoundError):
+                self.paths.saved_log(name).unlink()
+            if delete_work and notebook.spec.work_dir is not None:
+                await asyncio.to_thread(shutil.rmtree, notebook.spec.work_dir, True)
+            self._notebooks.pop(name, None)
+            self._locks.pop(name, None)
+        self._emit(EventKind.REMOVED, notebook)
+
+    # -- restore -------------------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Adopt this installation's containers and remembered notebooks; safe to call again to
+        catch up with changes made elsewhere (another Labdock, `docker kill`)."""
+        found = await self.engine.find()
+        remembered = await asyncio.to_thread(self._store.load)
+        seen: set[str] = set()
+        for item in found:
+            seen.add(item.spec.name)
+            await self._adopt(item)
+        for name, spec in remembered.items():
+            if name not in seen and name not in self._notebooks:
+                notebook = Notebook(spec=spec, state=NotebookState.STOPPED, engine=self.engine.name)
+                self._notebooks[name] = notebook
+                self._emit(EventKind.ADDED, notebook)
+        for notebook in list(self._notebooks.values()):
+            if notebook.name not in seen and notebook.state is NotebookState.READY and not self._busy(notebook.name):
+                notebook.container_id = notebook.url = notebook.token = None
+                self._set(notebook, NotebookState.STOPPED, "its container was removed outside Labdock")
+
+    def _busy(self, name: str) -> bool:
+        task = self._tasks.get(name)
+        return (task is not None and not task.done()) or self._lock(name).locked()
+
+    async def _adopt(self, item: Found) -> None:
+        name = item.spec.name
+        notebook = self._notebooks.get(name)
+        if notebook is not None and self._busy(name):
+            return
+        added = notebook is None
+        if notebook is None:
+            notebook = Notebook(spec=item.spec, engine=self.engine.name)
+            self._notebooks[name] = notebook
+        if notebook.container_id != item.container_id:
+            notebook.token = None
+        notebook.spec, notebook.container_id, notebook.url = item.spec, item.container_id, item.url
+        if item.running:
+            notebook.started_at = notebook.started_at or item.created_at
+            state = NotebookState.READY
+            if item.url is None or await http_status(item.url, "api/status", None, timeout=1.0) is None:
+                state = NotebookState.STARTING
+        else:
+            notebook.url = None
+            state, notebook.error = await self._ended_state(item)
+        if notebook.state is not state or added:
+            notebook.state = state
+            self._emit(EventKind.ADDED if added else EventKind.CHANGED, notebook)
+        if state is NotebookState.STARTING:
+            self._spawn(name, self._await_adopted(notebook))
+
+    async def _ended_state(self, item: Found) -> tuple[NotebookState, str | None]:
+        exit_code = item.exit_code
+        ended = await self.engine.exit_status(item.container_id)
+        if ended is not None and ended.oom_killed:
+            return NotebookState.FAILED, "stopped outside Labdock: it ran out of memory (OOMKilled)"
+        if ended is not None:
+            exit_code = ended.exit_code
+        if exit_code in CLEAN_EXIT_CODES:
+            return NotebookState.STOPPED, None
+        return NotebookState.FAILED, f"stopped outside Labdock: exit code {exit_code}"
+
+    async def _await_adopted(self, notebook: Notebook) -> None:
+        """An adopted container that is still starting (e.g. after a crash mid-launch): finish the job."""
+        container_id = notebook.container_id
+        if container_id is None or notebook.url is None:
+            return
+        async with self._lock(notebook.name):
+            try:
+                token = await self.engine.token(container_id)
+                if token is None:
+                    raise LabdockError("the container carries no token")
+                notebook.token = token
+                await wait_ready(notebook.url, token, lambda: self.engine.exit_status(container_id),
+                                 self.ready_timeout)
+            except LabdockError as exc:
+                await self._fail_launch(notebook, str(exc))
+                return
+            self._set(notebook, NotebookState.READY)
+
+    # -- access --------------------------------------------------------------------------------
+
+    async def url_with_token(self, name: str) -> str:
+        """The URL that logs a browser in; the token is read back from the container if needed."""
+        notebook = self.get(name)
+        if notebook.state is not NotebookState.READY or notebook.url is None:
+            raise LabdockError(f"'{name}' is not running (it is {notebook.state.value})")
+        if notebook.token is None and notebook.container_id is not None:
+            notebook.token = await self.engine.token(notebook.container_id)
+        url = notebook.url_with_token()
+        assert url is not None
+        return url
+
+    async def logs(self, name: str, tail: int | None = None) -> str:
+        """The server's log, or the log saved when it was last stopped."""
+        self.get(name)
+        text = await self.engine.logs(name, tail)
+        if text is not None:
+            return text
+        try:
+            saved = await asyncio.to_thread(self.paths.saved_log(name).read_text, errors="replace")
+        except FileNotFoundError:
+            return ""
+        if tail is not None:
+            saved = "\n".join(saved.splitlines()[-tail:])
+        return saved
+
+    async def close(self) -> None:
+        """Stop watching (notebooks keep running; the next start adopts them)."""
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        await self.engine.close()

@@ -1,0 +1,36 @@
+"""Builds a ready NotebookManager from the user's settings: shared by the window and the CLI."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop.engines.docker_engine import DockerEngine, DockerSettings
+from desktop.manager import NotebookManager
+from desktop.settings import Settings, load_settings
+from desktop.store import Paths, install_id
+
+
+@dataclass
+class Services:
+    paths: Paths
+    settings: Settings
+    manager: NotebookManager
+
+
+def build_services(paths: Paths | None = None) -> Services:
+    paths = paths or Paths.default()
+    settings = load_settings(paths)
+    if settings.work_root:
+        paths = Paths(paths.config_dir, paths.data_dir, Path(settings.work_root).expanduser())
+    uid = os.getuid() or 1000
+    engine = DockerEngine(DockerSettings(
+        install_id=install_id(paths),
+        base_url=settings.docker_host,
+        container_prefix=settings.container_prefix,
+        pull_missing=settings.pull_missing,
+        uid=uid,
+    ))
+    manager = NotebookManager(engine, paths, ready_timeout=settings.ready_timeout, container_uid=uid)
+    return Services(paths, settings, manager)

@@ -1,0 +1,67 @@
+"""User preferences, kept across restarts in settings.json (atomic writes, corrupt file kept aside)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from desktop.core.models import NetworkMode
+from desktop.store import Paths, locked, read_json, write_atomic
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CPU_IMAGE = "quay.io/jupyter/scipy-notebook:latest"
+DEFAULT_GPU_IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-latest"
+IMAGE_PRESETS = (
+    DEFAULT_CPU_IMAGE,
+    "quay.io/jupyter/base-notebook:latest",
+    "quay.io/jupyter/datascience-notebook:latest",
+    DEFAULT_GPU_IMAGE,
+    "quay.io/jupyter/tensorflow-notebook:cuda-latest",
+)
+QUIT_ASK, QUIT_STOP, QUIT_LEAVE = "ask", "stop", "leave"
+
+
+@dataclass
+class Settings:
+    default_image: str = DEFAULT_CPU_IMAGE
+    default_gpu_image: str = DEFAULT_GPU_IMAGE
+    network_mode: str = NetworkMode.BRIDGE.value
+    docker_host: str | None = None
+    container_prefix: str = "labdock-"
+    pull_missing: bool = True
+    ready_timeout: float = 120.0
+    gpu_sample_interval: float = 1.0
+    quit_action: str = QUIT_ASK
+    work_root: str | None = None
+    recent_images: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def network(self) -> NetworkMode:
+        return NetworkMode(self.network_mode)
+
+    def remember_image(self, image: str, keep: int = 8) -> None:
+        self.recent_images = [image, *[i for i in self.recent_images if i != image]][:keep]
+
+
+def load_settings(paths: Paths) -> Settings:
+    data = read_json(paths.settings_file)
+    if not isinstance(data, dict):
+        return Settings()
+    known = {f.name for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+    try:
+        settings = Settings(**values)
+        NetworkMode(settings.network_mode)
+    except (TypeError, ValueError) as exc:
+        log.warning("settings were invalid (%s); using defaults", exc)
+        return Settings()
+    return settings
+
+
+def save_settings(paths: Paths, settings: Settings) -> None:
+    with locked(paths.settings_file):
+        write_atomic(paths.settings_file, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Test tooling: a private Docker engine and offline-built JupyterLab images."""
