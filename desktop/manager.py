@@ -15,7 +15,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -367,6 +367,11 @@ class NotebookManager:
         if tail is not None:
             saved = "\n".join(saved.splitlines()[-tail:])
         return saved
+
+    def follow_logs(self, name: str) -> AsyncIterator[str]:
+        """The server's log lines as they come (token redacted), until the server ends."""
+        self.get(name)
+        return self.engine.follow_logs(name)
 
     async def close(self) -> None:
         """Stop watching (notebooks keep running; the next start adopts them)."""
