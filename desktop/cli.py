@@ -24,14 +24,21 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     new = sub.add_parser("new", help="create and start a notebook")
     new.add_argument("name")
-    new.add_argument("--gpu", nargs="?", const="all", default=None, metavar="all|0,2|UUID",
-                     help="use GPUs: all (default with --gpu) or a comma-separated list of indices/UUIDs")
+    new.add_argument(
+        "--gpu",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="all|0,2|UUID",
+        help="use GPUs: all (default with --gpu) or a comma-separated list of indices/UUIDs",
+    )
     new.add_argument("--image", help="container image (default from the preferences)")
     new.add_argument("--cpus", type=float, help="CPU limit, e.g. 4 or 1.5")
     new.add_argument("--memory", help="memory limit, e.g. 8g or 512m")
     new.add_argument("--work-dir", type=Path, help="folder mounted as the notebook's working directory")
-    new.add_argument("--profile", choices=profiles.PROFILES, default=profiles.AUTO,
-                     help="how to start JupyterLab in the image")
+    new.add_argument(
+        "--profile", choices=profiles.PROFILES, default=profiles.AUTO, help="how to start JupyterLab in the image"
+    )
     new.add_argument("--network", choices=("bridge", "host"), help="network mode (default from the preferences)")
     new.add_argument("--no-wait", action="store_true", help="return once the launch has begun")
     sub.add_parser("ls", help="list notebooks")
@@ -79,8 +86,9 @@ def _table(notebooks: Sequence[Notebook]) -> str:
     for nb in sorted(notebooks, key=lambda n: n.name):
         rows.append((nb.name, nb.state.value, nb.spec.gpu_label, nb.spec.image, nb.url or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows
+    )
 
 
 async def _run(args: argparse.Namespace, services: Services) -> int:

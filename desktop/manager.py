@@ -162,8 +162,9 @@ class NotebookManager:
                     raise
                 notebook.container_id, notebook.url, notebook.token = started.container_id, started.url, token
                 self._emit(EventKind.CHANGED, notebook)
-                await wait_ready(started.url, token, lambda: self.engine.exit_status(started.container_id),
-                                 self.ready_timeout)
+                await wait_ready(
+                    started.url, token, lambda: self.engine.exit_status(started.container_id), self.ready_timeout
+                )
             except LabdockError as exc:
                 await self._fail_launch(notebook, str(exc))
                 return
@@ -334,8 +335,7 @@ class NotebookManager:
                 if token is None:
                     raise LabdockError("the container carries no token")
                 notebook.token = token
-                await wait_ready(notebook.url, token, lambda: self.engine.exit_status(container_id),
-                                 self.ready_timeout)
+                await wait_ready(notebook.url, token, lambda: self.engine.exit_status(container_id), self.ready_timeout)
             except LabdockError as exc:
                 await self._fail_launch(notebook, str(exc))
                 return

@@ -25,12 +25,14 @@ def build_services(paths: Paths | None = None) -> Services:
     if settings.work_root:
         paths = Paths(paths.config_dir, paths.data_dir, Path(settings.work_root).expanduser())
     uid = os.getuid() or 1000
-    engine = DockerEngine(DockerSettings(
-        install_id=install_id(paths),
-        base_url=settings.docker_host,
-        container_prefix=settings.container_prefix,
-        pull_missing=settings.pull_missing,
-        uid=uid,
-    ))
+    engine = DockerEngine(
+        DockerSettings(
+            install_id=install_id(paths),
+            base_url=settings.docker_host,
+            container_prefix=settings.container_prefix,
+            pull_missing=settings.pull_missing,
+            uid=uid,
+        )
+    )
     manager = NotebookManager(engine, paths, ready_timeout=settings.ready_timeout, container_uid=uid)
     return Services(paths, settings, manager)

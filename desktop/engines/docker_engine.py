@@ -104,8 +104,10 @@ class DockerEngine:
         where = self.settings.base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         text = str(exc)
         if "Permission denied" in text or "PermissionError" in text:
-            return (f"Docker at {where} refused access: add yourself to the 'docker' group "
-                    "(sudo usermod -aG docker $USER) and log in again")
+            return (
+                f"Docker at {where} refused access: add yourself to the 'docker' group "
+                "(sudo usermod -aG docker $USER) and log in again"
+            )
         return f"Docker is not reachable at {where}: is the Docker engine installed and running?"
 
     def container_name(self, name: str) -> str:
@@ -142,8 +144,9 @@ class DockerEngine:
         try:
             await self._call(lambda c: self._pull(c, image, on_pull))
         except (APIError, NotFound) as exc:
-            raise LabdockError(f"the image '{image}' is not on this machine and could not be pulled: "
-                               f"{_explain(exc)}") from exc
+            raise LabdockError(
+                f"the image '{image}' is not on this machine and could not be pulled: {_explain(exc)}"
+            ) from exc
 
     @staticmethod
     def _pull(client: docker.DockerClient, image: str, on_pull: PullProgress | None) -> None:
@@ -233,7 +236,14 @@ class DockerEngine:
             host_port = port if host_mode else await self._published_port(container.id)
         except (APIError, LabdockError) as exc:
             await self._call(lambda c: c.api.remove_container(container.id, force=True))
-            raise LabdockError(f"Docker could not start the container: {_explain(exc)}") from exc
+            reason = _explain(exc)
+            if "executable file not found" in reason:
+                program = kwargs["command"][0]
+                raise LabdockError(
+                    f"the image '{spec.image}' has no '{program}' command: choose an image with JupyterLab "
+                    f"(or the '{profiles.PLAIN}'/'{profiles.DOCKER_STACKS}' profile that fits it)"
+                ) from exc
+            raise LabdockError(f"Docker could not start the container: {reason}") from exc
         return Started(container.id, f"http://127.0.0.1:{host_port}/")
 
     async def _published_port(self, container_id: str) -> int:
@@ -255,8 +265,11 @@ class DockerEngine:
             return None
         tail = await self._call(lambda c: c.api.logs(container_id, tail=LOG_TAIL_LINES))
         token = _env(data).get("JUPYTER_TOKEN")
-        return Exit(int(state.get("ExitCode", -1)), bool(state.get("OOMKilled")),
-                    redact(tail.decode(errors="replace"), token).rstrip())
+        return Exit(
+            int(state.get("ExitCode", -1)),
+            bool(state.get("OOMKilled")),
+            redact(tail.decode(errors="replace"), token).rstrip(),
+        )
 
     async def token(self, container_id: str) -> str | None:
         data = await self._call(lambda c: c.api.inspect_container(container_id))
@@ -277,19 +290,27 @@ class DockerEngine:
             if spec.network_mode is NetworkMode.HOST:
                 port = int(labels.get(f"{LABEL}.port", "0")) or None
             else:
-                port = next((p.get("PublicPort") for p in row.get("Ports") or []
-                             if p.get("PrivatePort") == CONTAINER_PORT and p.get("PublicPort")), None)
+                port = next(
+                    (
+                        p.get("PublicPort")
+                        for p in row.get("Ports") or []
+                        if p.get("PrivatePort") == CONTAINER_PORT and p.get("PublicPort")
+                    ),
+                    None,
+                )
             exit_code = _exit_code(row.get("Status", "")) if not running else None
-            found.append(Found(
-                spec=spec,
-                container_id=row["Id"],
-                running=running,
-                url=f"http://127.0.0.1:{port}/" if running and port else None,
-                exit_code=exit_code,
-                oom_killed=False,
-                created_at=float(labels.get(f"{LABEL}.created", row.get("Created", 0))),
-                started_at=None,
-            ))
+            found.append(
+                Found(
+                    spec=spec,
+                    container_id=row["Id"],
+                    running=running,
+                    url=f"http://127.0.0.1:{port}/" if running and port else None,
+                    exit_code=exit_code,
+                    oom_killed=False,
+                    created_at=float(labels.get(f"{LABEL}.created", row.get("Created", 0))),
+                    started_at=None,
+                )
+            )
         return found
 
     async def details(self, container_id: str) -> tuple[float | None, bool]:

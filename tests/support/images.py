@@ -113,9 +113,15 @@ def _rootfs_tarball() -> Path:
     shutil.rmtree(root, ignore_errors=True)
     _log("debootstrap bookworm (about a minute, once)")
     subprocess.run(
-        ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates,tini",
-         "bookworm", str(root)],
-        check=True, stdout=subprocess.DEVNULL,
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=python3,python3-venv,ca-certificates,tini",
+            "bookworm",
+            str(root),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     partial = tarball.with_suffix(".partial")
     subprocess.run(["tar", "-C", str(root), "-cf", str(partial), "."], check=True)
@@ -131,10 +137,29 @@ def _wheels() -> Path:
         return wheels
     _log("downloading JupyterLab wheels (once)")
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", JUPYTERLAB_SPEC, "--only-binary=:all:",
-         "--python-version", PYTHON_VERSION, "--implementation", "cp",
-         "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-         "--platform", "manylinux_2_28_x86_64", "--platform", "any", "-d", str(wheels)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            JUPYTERLAB_SPEC,
+            "--only-binary=:all:",
+            "--python-version",
+            PYTHON_VERSION,
+            "--implementation",
+            "cp",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--platform",
+            "manylinux_2_17_x86_64",
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--platform",
+            "any",
+            "-d",
+            str(wheels),
+        ],
         check=True,
     )
     marker.touch()
@@ -153,8 +178,7 @@ def _build(client: docker.DockerClient, tag: str, dockerfile: str, files: dict[s
                 _add_bytes(context, name, content)
     buffer.seek(0)
     _log(f"building {tag}")
-    client.images.build(fileobj=buffer, custom_context=True, tag=tag, network_mode="none", rm=True,
-                        forcerm=True)
+    client.images.build(fileobj=buffer, custom_context=True, tag=tag, network_mode="none", rm=True, forcerm=True)
 
 
 def _add_bytes(context: tarfile.TarFile, name: str, content: bytes) -> None:
@@ -178,7 +202,12 @@ def ensure_images(client: docker.DockerClient) -> None:
     if not _has(client, PLAIN_IMAGE):
         _build(client, PLAIN_IMAGE, _PLAIN_DOCKERFILE.format(lab=LAB_IMAGE), {})
     if not _has(client, STACKS_IMAGE):
-        _build(client, STACKS_IMAGE, _STACKS_DOCKERFILE.format(lab=LAB_IMAGE), {
-            "start-notebook.py": _START_NOTEBOOK.encode(),
-            "jupyter_server_config.py": _STACKS_SERVER_CONFIG.encode(),
-        })
+        _build(
+            client,
+            STACKS_IMAGE,
+            _STACKS_DOCKERFILE.format(lab=LAB_IMAGE),
+            {
+                "start-notebook.py": _START_NOTEBOOK.encode(),
+                "jupyter_server_config.py": _STACKS_SERVER_CONFIG.encode(),
+            },
+        )

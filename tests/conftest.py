@@ -1,0 +1,139 @@
+"""Shared fixtures: a real Docker engine, the offline-built test images, isolated Labdock homes.
+
+Under CI=true a test that needs Docker fails when no engine can be had; elsewhere it is skipped.
+Test containers are named with TEST_PREFIX and removed at session end; a failing test prints the
+logs of the test containers that exist at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import docker
+import pytest
+
+from desktop.services import Services, build_services
+from desktop.store import Paths
+from tests.support import dockerd
+from tests.support.images import PLAIN_IMAGE, STACKS_IMAGE, ensure_images
+
+T = TypeVar("T")
+TEST_PREFIX = f"ldtest-{os.getpid()}-"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip outside CI; fail under CI (a missing real part is a failure there, never a skip)."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def arun(coro: Coroutine[Any, Any, T], timeout: float = 240) -> T:
+    async def bounded() -> T:
+        async with asyncio.timeout(timeout):
+            return await coro
+
+    return asyncio.run(bounded())
+
+
+@dataclass(frozen=True)
+class Engine:
+    url: str
+    client: docker.DockerClient
+
+
+_engine_state: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Engine]:
+    url = dockerd.existing_engine()
+    daemon = None
+    if url is None:
+        try:
+            daemon = dockerd.start_private()
+        except RuntimeError as exc:
+            need(False, f"no Docker engine: {exc}")
+        url = daemon.base_url
+    client = docker.DockerClient(base_url=url, timeout=600)
+    ensure_images(client)
+    _engine_state["client"] = client
+    try:
+        yield Engine(url, client)
+    finally:
+        _remove_test_containers(client)
+        _engine_state.pop("client", None)
+        client.close()
+        if daemon is not None:
+            daemon.stop()
+
+
+def _test_containers(client: docker.DockerClient) -> list[Any]:
+    return [c for c in client.containers.list(all=True) if c.name.startswith(TEST_PREFIX)]
+
+
+def _remove_test_containers(client: docker.DockerClient) -> None:
+    for container in _test_containers(client):
+        container.remove(force=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    client = _engine_state.get("client")
+    if report.failed and client is not None:
+        for container in _test_containers(client):
+            logs = container.logs(tail=40).decode(errors="replace")
+            report.sections.append((f"container {container.name} ({container.status})", logs))
+
+
+@pytest.fixture
+def images(docker_engine: Engine) -> Any:
+    @dataclass(frozen=True)
+    class Images:
+        plain: str = PLAIN_IMAGE
+        stacks: str = STACKS_IMAGE
+
+    return Images()
+
+
+def write_test_settings(home: Path, **overrides: Any) -> None:
+    """Settings for tests: host networking on loopback (the network rule), no pulls, test prefix."""
+    settings = {
+        "network_mode": "host",
+        "pull_missing": False,
+        "container_prefix": TEST_PREFIX,
+        "ready_timeout": 90,
+        "default_image": PLAIN_IMAGE,
+        "default_gpu_image": PLAIN_IMAGE,
+        **overrides,
+    }
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "settings.json").write_text(json.dumps(settings))
+
+
+@pytest.fixture
+def labdock_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, docker_engine: Engine) -> Iterator[Path]:
+    """A fresh Labdock home per test; the test's containers are removed after it."""
+    home = tmp_path / "home"
+    write_test_settings(home)
+    monkeypatch.setenv("LABDOCK_HOME", str(home))
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.url)
+    yield home
+    _remove_test_containers(docker_engine.client)
+
+
+@pytest.fixture
+def services(labdock_home: Path) -> Services:
+    """A manager as the app builds it; each test makes its own inside `arun`."""
+    return build_services(Paths.default())
