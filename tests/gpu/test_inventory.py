@@ -9,7 +9,7 @@ import pynvml
 import pytest
 
 from desktop.gpu import GpuProcess, Inventory, Nvml
-from tests.gpu.fake_nvml import GiB, FakeGpu, FakeNvml, make_gpus
+from tests.gpu.fake_nvml import FakeGpu, FakeNvml, GiB, make_gpus
 
 
 def test_no_gpu_is_an_empty_inventory_with_a_reason(fake_nvml: FakeNvml) -> None:
@@ -103,7 +103,11 @@ def test_a_gpu_unreadable_at_start_is_left_out_with_a_reason(fake_nvml: FakeNvml
 
 @pytest.mark.parametrize(
     ("failure", "reason"),
-    [(None, "GPU is lost"), (pynvml.NVMLError_Unknown, "Unknown Error"), (pynvml.NVMLError_ResetRequired, "GPU requires restart")],
+    [
+        (None, "GPU is lost"),
+        (pynvml.NVMLError_Unknown, "Unknown Error"),
+        (pynvml.NVMLError_ResetRequired, "GPU requires restart"),
+    ],
 )
 def test_a_gpu_lost_while_sampling_is_reported_not_fatal(
     fake_nvml: FakeNvml, failure: type[pynvml.NVMLError] | None, reason: str
