@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from desktop.gpu import Nvml, attribute  # noqa: E402
-from tests.gpu.fake_nvml import FakeNvml, make_gpus  # noqa: E402
+from desktop.gpu import Nvml, attribute
+from tests.gpu.fake_nvml import FakeNvml, make_gpus
 
 TARGET_MS = 2.0
 GPUS, PROCS = 8, 50
