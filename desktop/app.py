@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
+from collections.abc import Sequence
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     import qasync
-    from PySide6.QtWidgets import QApplication, QLabel
+    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    from desktop.core.errors import LabdockError
+    from desktop.services import build_services
+    from desktop.ui.main_window import MainWindow
+    from desktop.ui.resources import app_icon
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # QtWebEngine is loaded only when the first tab opens; it needs this set before the app exists.
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+    app = QApplication.instance() or QApplication([sys.argv[0], *(argv or [])])
+    assert isinstance(app, QApplication)
     app.setApplicationName("Labdock")
+    app.setApplicationDisplayName("Labdock")
+    app.setDesktopFileName("labdock")
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    window = QLabel("Labdock")
-    window.setWindowTitle("Labdock")
+    try:
+        services = build_services()
+    except LabdockError as exc:
+        QMessageBox.critical(None, "Labdock", str(exc))
+        return 1
+    done: asyncio.Future[None] = loop.create_future()
+    window = MainWindow(services, on_quit=lambda: done.done() or done.set_result(None))
     window.show()
+    window.start()
     with loop:
-        loop.run_until_complete(asyncio.Event().wait())
+        loop.run_until_complete(done)
     return 0

@@ -21,9 +21,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from desktop.core.errors import InvalidSpec, LabdockError, NoSuchNotebook, NotebookExists
+from desktop.core.errors import EngineUnavailable, InvalidSpec, LabdockError, NoSuchNotebook, NotebookExists
 from desktop.core.models import Notebook, NotebookSpec, NotebookState
-from desktop.core.validation import validate_image, validate_name
+from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found
 from desktop.engines.readiness import http_status, wait_ready
 from desktop.store import Paths, SpecStore, write_atomic
@@ -47,6 +47,7 @@ class NotebookEvent:
 
 
 Listener = Callable[[NotebookEvent], None]
+EngineListener = Callable[[str | None], None]  # the engine's problem, or None once it answers again
 
 
 class NotebookManager:
@@ -69,6 +70,8 @@ class NotebookManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._listeners: list[Listener] = []
+        self._engine_listeners: list[EngineListener] = []
+        self.engine_problem: str | None = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -84,6 +87,20 @@ class NotebookManager:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def subscribe_engine(self, listener: EngineListener) -> Callable[[], None]:
+        self._engine_listeners.append(listener)
+        return lambda: self._engine_listeners.remove(listener)
+
+    def _engine_health(self, problem: str | None) -> None:
+        if problem == self.engine_problem:
+            return
+        self.engine_problem = problem
+        for listener in list(self._engine_listeners):
+            try:
+                listener(problem)
+            except Exception:
+                log.exception("engine listener failed")
 
     def _emit(self, kind: EventKind, notebook: Notebook) -> None:
         notebook.updated_at = time.time()
@@ -108,15 +125,14 @@ class NotebookManager:
     async def create(self, spec: NotebookSpec, *, wait: bool = True) -> Notebook:
         """Add a notebook and launch it. Bad requests raise before any row or container exists;
         launch trouble ends in FAILED with the reason. With wait, returns once READY or FAILED."""
-        validate_name(spec.name)
-        spec = dataclasses.replace(spec, image=validate_image(spec.image))
+        spec = validate_spec(spec)
         if spec.name in self._notebooks or await self._exists_elsewhere(spec.name):
             raise NotebookExists(spec.name)
         spec = self._with_work_dir(spec)
         notebook = Notebook(spec=spec, engine=self.engine.name)
         self._notebooks[spec.name] = notebook
         self._emit(EventKind.ADDED, notebook)
-        return await self._launch_task(notebook, wait)
+        return await self._launch_task(notebook, wait, first=True)
 
     async def start(self, name: str, *, wait: bool = True) -> Notebook:
         """Start a STOPPED or FAILED notebook again, with its spec and work folder, and a fresh token."""
@@ -125,16 +141,20 @@ class NotebookManager:
             return notebook
         notebook.spec = self._with_work_dir(notebook.spec)
         self._set(notebook, NotebookState.CREATING)
-        return await self._launch_task(notebook, wait)
+        await self.engine.remove_leftover(name)  # e.g. a container that was killed outside Labdock
+        return await self._launch_task(notebook, wait, first=False)
 
     async def _exists_elsewhere(self, name: str) -> bool:
         """Another Labdock process may have made it: Docker knows."""
         return any(found.spec.name == name for found in await self.engine.find())
 
-    async def _launch_task(self, notebook: Notebook, wait: bool) -> Notebook:
-        task = self._spawn(notebook.name, self._launch(notebook))
+    async def _launch_task(self, notebook: Notebook, wait: bool, first: bool) -> Notebook:
+        task = self._spawn(notebook.name, self._launch(notebook, first))
         if wait:
             await asyncio.wait([task])
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
         return notebook
 
     def _spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -143,10 +163,16 @@ class NotebookManager:
             previous.cancel()
         task = asyncio.create_task(coro, name=f"labdock:{name}")
         self._tasks[name] = task
-        task.add_done_callback(lambda t: self._tasks.pop(name, None) if self._tasks.get(name) is t else None)
+        task.add_done_callback(lambda t: self._task_done(name, t))
         return task
 
-    async def _launch(self, notebook: Notebook) -> None:
+    def _task_done(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("task for %s ended with %s", name, task.exception())
+
+    async def _launch(self, notebook: Notebook, first: bool) -> None:
         spec = notebook.spec
         async with self._lock(spec.name):
             try:
@@ -162,15 +188,20 @@ class NotebookManager:
                     raise
                 notebook.container_id, notebook.url, notebook.token = started.container_id, started.url, token
                 self._emit(EventKind.CHANGED, notebook)
+                await asyncio.to_thread(self._store.put, spec)
                 await wait_ready(
                     started.url, token, lambda: self.engine.exit_status(started.container_id), self.ready_timeout
                 )
+            except NotebookExists:
+                # Another Labdock process won the race for this name: its notebook is the real one.
+                if first:
+                    self._drop(notebook)
+                raise
             except LabdockError as exc:
-                await self._fail_launch(notebook, str(exc))
+                await self._fail_launch(notebook, str(exc), forget=first)
                 return
             notebook.started_at = time.time()
             self._set(notebook, NotebookState.READY)
-            await asyncio.to_thread(self._store.put, spec)
 
     def _pulling(self, notebook: Notebook, done: int, total: int) -> None:
         # Called from the engine's worker thread: hop onto the loop before touching state.
@@ -186,13 +217,21 @@ class NotebookManager:
     def _loop(self) -> asyncio.AbstractEventLoop:
         return asyncio.get_running_loop()
 
-    async def _fail_launch(self, notebook: Notebook, reason: str) -> None:
-        """A failed launch leaves no container behind; the reason (with the log tail) stays on the row."""
+    async def _fail_launch(self, notebook: Notebook, reason: str, forget: bool = False) -> None:
+        """A failed launch leaves no container behind; the reason (with the log tail) stays on the row.
+        A notebook whose very first launch failed is not remembered across restarts."""
         if notebook.container_id is not None:
             with contextlib.suppress(LabdockError):
                 await self.engine.remove_leftover(notebook.name)
+        if forget:
+            await asyncio.to_thread(self._store.forget, notebook.name)
         notebook.container_id = notebook.url = notebook.token = None
         self._set(notebook, NotebookState.FAILED, reason)
+
+    def _drop(self, notebook: Notebook) -> None:
+        if self._notebooks.get(notebook.name) is notebook:
+            del self._notebooks[notebook.name]
+            self._emit(EventKind.REMOVED, notebook)
 
     def _with_work_dir(self, spec: NotebookSpec) -> NotebookSpec:
         """Resolve and create the work folder, or say plainly why it cannot be used."""
@@ -258,11 +297,21 @@ class NotebookManager:
                 self.paths.saved_log(name).unlink()
             if delete_work and notebook.spec.work_dir is not None:
                 await asyncio.to_thread(shutil.rmtree, notebook.spec.work_dir, True)
-            self._notebooks.pop(name, None)
             self._locks.pop(name, None)
-        self._emit(EventKind.REMOVED, notebook)
+        self._drop(notebook)
 
     # -- restore -------------------------------------------------------------------------------
+
+    async def refresh(self) -> bool:
+        """restore(), for a timer: engine trouble is recorded (engine listeners hear of it) instead of
+        raised, rows are kept meanwhile, and the next call that reaches the engine recovers."""
+        try:
+            await self.restore()
+        except EngineUnavailable as exc:
+            self._engine_health(str(exc))
+            return False
+        self._engine_health(None)
+        return True
 
     async def restore(self) -> None:
         """Adopt this installation's containers and remembered notebooks; safe to call again to
@@ -293,6 +342,16 @@ class NotebookManager:
         if notebook is not None and self._busy(name):
             return
         added = notebook is None
+        if (
+            notebook is not None
+            and notebook.container_id == item.container_id
+            and not item.running
+            and notebook.state in (NotebookState.STOPPED, NotebookState.FAILED)
+        ):
+            return  # already known to have ended: no need to ask Docker why again
+        if item.never_started:
+            await self._clean_interrupted(item, notebook)
+            return
         if notebook is None:
             notebook = Notebook(spec=item.spec, engine=self.engine.name)
             self._notebooks[name] = notebook
@@ -312,6 +371,18 @@ class NotebookManager:
             self._emit(EventKind.ADDED if added else EventKind.CHANGED, notebook)
         if state is NotebookState.STARTING:
             self._spawn(name, self._await_adopted(notebook))
+
+    async def _clean_interrupted(self, item: Found, notebook: Notebook | None) -> None:
+        """A container whose launching process died before starting it: remove it, keep the row."""
+        await self.engine.remove_leftover(item.spec.name)
+        added = notebook is None
+        if notebook is None:
+            notebook = Notebook(spec=item.spec, engine=self.engine.name)
+            self._notebooks[item.spec.name] = notebook
+        notebook.container_id = notebook.url = notebook.token = None
+        notebook.state = NotebookState.STOPPED
+        notebook.error = "its last launch was interrupted; start it again"
+        self._emit(EventKind.ADDED if added else EventKind.CHANGED, notebook)
 
     async def _ended_state(self, item: Found) -> tuple[NotebookState, str | None]:
         exit_code = item.exit_code

@@ -39,6 +39,7 @@ class NetworkMode(enum.Enum):
     HOST = "host"  # JupyterLab binds 127.0.0.1 on a port the app picked
 
 
+PROFILE_NAMES = ("auto", "docker-stacks", "plain")
 CPU_ONLY: tuple[str, ...] = ()
 ALL_GPUS: tuple[str, ...] = ("all",)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 
 from desktop.core.errors import InvalidSpec
+from desktop.core.models import PROFILE_NAMES, NotebookSpec
 
 NAME_MAX = 40
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -61,6 +64,19 @@ def validate_image(image: str) -> str:
     if not image or any(c.isspace() for c in image):
         raise InvalidSpec(f"invalid image name {image!r}")
     return image
+
+
+def validate_spec(spec: NotebookSpec) -> NotebookSpec:
+    """Everything about a request that can be checked without Docker; returns it normalised."""
+    validate_name(spec.name)
+    image = validate_image(spec.image)
+    if spec.cpus is not None:
+        validate_cpus(spec.cpus, os.cpu_count())
+    if spec.memory_bytes is not None:
+        validate_memory(spec.memory_bytes)
+    if spec.profile not in PROFILE_NAMES:
+        raise InvalidSpec(f"unknown image profile {spec.profile!r}; use one of {', '.join(PROFILE_NAMES)}")
+    return dataclasses.replace(spec, image=image)
 
 
 def format_bytes(value: int) -> str:

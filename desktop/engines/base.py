@@ -26,6 +26,7 @@ class Found:
     spec: NotebookSpec
     container_id: str
     running: bool
+    never_started: bool  # created, then the launching process died before starting it
     url: str | None
     exit_code: int | None
     oom_killed: bool

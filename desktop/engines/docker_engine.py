@@ -304,6 +304,7 @@ class DockerEngine:
                     spec=spec,
                     container_id=row["Id"],
                     running=running,
+                    never_started=row.get("State") == "created",
                     url=f"http://127.0.0.1:{port}/" if running and port else None,
                     exit_code=exit_code,
                     oom_killed=False,

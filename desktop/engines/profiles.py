@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-DOCKER_STACKS = "docker-stacks"
-PLAIN = "plain"
-AUTO = "auto"
-PROFILES = (AUTO, DOCKER_STACKS, PLAIN)
+from desktop.core.models import PROFILE_NAMES
+
+PROFILES = PROFILE_NAMES
+AUTO, DOCKER_STACKS, PLAIN = PROFILES
 
 # Our server settings: no browser, no news or update prompts in embedded tabs, no port hopping
 # (a taken port must fail loudly, not move silently). The token comes from JUPYTER_TOKEN.

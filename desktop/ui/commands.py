@@ -1,0 +1,100 @@
+"""NotebookCommands: the one way in for every user action (toolbar, context menu, tray).
+
+Each command starts a manager call as a tracked task; failures reach the user as one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from desktop.core.models import NotebookSpec
+from desktop.manager import NotebookManager
+from desktop.settings import Settings, save_settings
+from desktop.store import Paths
+from desktop.ui.lab_prefs import turn_off_news
+from desktop.ui.tab_area import TabArea
+from desktop.ui.tasks import TaskRunner
+
+
+def ask_remove(parent: QWidget | None, name: str) -> bool:
+    answer = QMessageBox.question(
+        parent,
+        "Remove notebook",
+        f"Remove '{name}'? Its server is stopped and the row goes away; its work folder is kept.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+class NotebookCommands(QObject):
+    logs_requested = Signal(str)
+    message = Signal(str)  # a short note for the status bar
+
+    def __init__(
+        self,
+        manager: NotebookManager,
+        runner: TaskRunner,
+        tabs: TabArea,
+        settings: Settings,
+        paths: Paths,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.manager = manager
+        self.runner = runner
+        self.tabs = tabs
+        self.settings = settings
+        self.paths = paths
+        self.confirm_remove: Callable[[str], bool] = lambda name: ask_remove(parent, name)
+
+    def create(self, spec: NotebookSpec) -> asyncio.Task[Any]:
+        """Launch; the row appears as soon as the manager accepts the request."""
+        self.settings.remember_image(spec.image)
+        self.runner.run("settings", asyncio.to_thread(save_settings, self.paths, self.settings))
+        return self.runner.run(spec.name, self.manager.create(spec, wait=False), f"Could not create '{spec.name}'")
+
+    def open_tab(self, name: str) -> asyncio.Task[Any]:
+        return self.runner.run(name, self._open_tab(name), f"Could not open '{name}'")
+
+    async def _open_tab(self, name: str) -> None:
+        url = await self.manager.url_with_token(name)
+        await turn_off_news(url)
+        self.tabs.open(name, url)
+
+    def open_in_browser(self, name: str) -> asyncio.Task[Any]:
+        async def run() -> None:
+            url = await self.manager.url_with_token(name)
+            QDesktopServices.openUrl(QUrl(url))
+
+        return self.runner.run(name, run(), f"Could not open '{name}'")
+
+    def copy_url(self, name: str) -> asyncio.Task[Any]:
+        async def run() -> None:
+            QGuiApplication.clipboard().setText(await self.manager.url_with_token(name))
+            self.message.emit(f"Copied the URL of '{name}' (it includes the login token)")
+
+        return self.runner.run(name, run(), f"Could not copy the URL of '{name}'")
+
+    def show_logs(self, name: str) -> None:
+        self.logs_requested.emit(name)
+
+    def start(self, name: str) -> asyncio.Task[Any]:
+        return self.runner.run(name, self.manager.start(name, wait=False), f"Could not start '{name}'")
+
+    def stop(self, name: str) -> asyncio.Task[Any]:
+        return self.runner.run(name, self.manager.stop(name), f"Could not stop '{name}'")
+
+    def remove(self, name: str) -> asyncio.Task[Any] | None:
+        if not self.confirm_remove(name):
+            return None
+        return self.runner.run(name, self.manager.remove(name), f"Could not remove '{name}'")
+
+    def stop_all(self) -> asyncio.Task[Any]:
+        return self.runner.run("stop-all", self.manager.stop_all(), "Could not stop every notebook")

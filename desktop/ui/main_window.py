@@ -1,0 +1,226 @@
+"""The main window: toolbar, notebooks table (with an empty-state hint), live log, notebook tabs, tray.
+
+Manager events arrive on the Qt thread; each one updates the model row, the log view, the tabs (a
+stopped notebook's tabs close) and the tray notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar, QWidget
+
+from desktop.core.models import NotebookState
+from desktop.manager import EventKind, NotebookEvent
+from desktop.services import Services
+from desktop.settings import QUIT_STOP
+from desktop.ui import quit_flow
+from desktop.ui.commands import NotebookCommands
+from desktop.ui.log_view import LogView
+from desktop.ui.new_notebook_dialog import NewNotebookDialog
+from desktop.ui.notebook_model import NotebookTableModel
+from desktop.ui.notebook_table import NotebookTable
+from desktop.ui.notebook_tab import ViewFactory
+from desktop.ui.resources import app_icon
+from desktop.ui.tab_area import TabArea
+from desktop.ui.tasks import TaskRunner
+from desktop.ui.tray import Tray
+
+EMPTY_HINT = (
+    "<h3>No notebooks yet</h3>"
+    "<p>Click <b>New notebook</b> (Ctrl+N) to start JupyterLab in a container.<br>"
+    "It opens here in a tab as soon as it is ready.</p>"
+)
+CLOSED_TABS = {NotebookState.STOPPING, NotebookState.STOPPED, NotebookState.FAILED}
+REFRESH_MS = 3000
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self, services: Services, view_factory: ViewFactory | None = None, on_quit: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.manager = services.manager
+        self._on_quit = on_quit
+        self._told_about_tray = False
+        self._quitting = False
+        self.setWindowTitle("Labdock")
+        self.setWindowIcon(app_icon())
+        self.resize(1100, 680)
+
+        self.runner = TaskRunner(self.show_error)
+        self.model = NotebookTableModel(self)
+        self.hint = QLabel(EMPTY_HINT)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setTextFormat(Qt.TextFormat.RichText)
+        self.stack = QStackedWidget()
+        self.log_view = LogView(self.manager)
+        home = QSplitter(Qt.Orientation.Vertical)
+        home.addWidget(self.stack)
+        home.addWidget(self.log_view)
+        home.setSizes([420, 200])
+        home.setChildrenCollapsible(False)
+        self.tabs = TabArea(home, view_factory)
+        self.commands = NotebookCommands(
+            self.manager, self.runner, self.tabs, services.settings, services.paths, self
+        )
+        self.table = NotebookTable(self.model, self.commands)
+        self.stack.addWidget(self.hint)
+        self.stack.addWidget(self.table)
+        self.setCentralWidget(self.tabs)
+        self.tray = Tray(self.manager, self.commands, self.show_window, self.request_quit, self)
+        self._build_toolbar()
+        self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.commands.logs_requested.connect(self._show_logs)
+        self.table.selection_changed.connect(self._selection_changed)
+
+        self.model.reset(self.manager.list())
+        self._unsubscribe = self.manager.subscribe(self._on_event)
+        self._refresh = QTimer(self)
+        self._refresh.timeout.connect(self.refresh)
+        self._update_actions()
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Notebooks")
+        bar.setObjectName("main-toolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(bar)
+
+        def add(text: str, slot: Callable[[], object], shortcut: str | None = None) -> QAction:
+            action = bar.addAction(text)
+            action.triggered.connect(lambda _=False: slot())
+            if shortcut:
+                action.setShortcut(QKeySequence(shortcut))
+            return action
+
+        self.new_action = add("New notebook", self.new_notebook, "Ctrl+N")
+        self.open_action = add("Open", lambda: self._on_selected(self.commands.open_tab), "Ctrl+O")
+        self.stop_action = add("Stop", lambda: self._on_selected(self.commands.stop))
+        self.remove_action = add("Remove", lambda: self._on_selected(self.commands.remove))
+        bar.addSeparator()
+        self.stop_all_action = add("Stop all", self.commands.stop_all)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, refresh_ms: int = REFRESH_MS) -> None:
+        """Adopt what already runs, then catch up with other Labdock processes every few seconds."""
+        if self.tray.available():
+            self.tray.show()
+        self.refresh()
+        if refresh_ms > 0:
+            self._refresh.start(refresh_ms)
+
+    def refresh(self) -> None:
+        if not self.runner.running("restore"):
+            self.runner.run("restore", self.manager.restore(), "Could not read the notebooks from Docker")
+
+    def shutdown(self) -> None:
+        """Detach from the manager (the window is going away)."""
+        self._refresh.stop()
+        self.log_view.stop()
+        self._unsubscribe()
+        self.tray.icon.hide()
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _on_event(self, event: NotebookEvent) -> None:
+        self.model.on_event(event)
+        self.tray.on_event(event)
+        notebook = event.notebook
+        if event.kind is EventKind.REMOVED or notebook.state in CLOSED_TABS:
+            closed = self.tabs.close_notebook(notebook.name)
+            if closed:
+                why = "removed" if event.kind is EventKind.REMOVED else notebook.state.value
+                self.statusBar().showMessage(f"'{notebook.name}' is {why}: closed its tab.", 8000)
+        if event.kind is EventKind.REMOVED and self.log_view.name == notebook.name:
+            self.log_view.show_notebook(None)
+        elif event.kind is not EventKind.REMOVED:
+            self.log_view.on_notebook_changed(notebook)
+        if event.kind is EventKind.ADDED and self.table.selected() is None:
+            self.table.select_name(notebook.name)
+        self._update_actions()
+
+    def _selection_changed(self) -> None:
+        selected = self.table.selected()
+        self.log_view.show_notebook(selected.name if selected else None)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        self.stack.setCurrentWidget(self.table if self.model.rowCount() else self.hint)
+        selected = self.table.selected()
+        self.open_action.setEnabled(selected is not None and selected.state is NotebookState.READY)
+        self.stop_action.setEnabled(selected is not None and selected.state.active)
+        self.remove_action.setEnabled(selected is not None)
+        self.stop_all_action.setEnabled(any(n.state.active for n in self.model.notebooks()))
+
+    def _on_selected(self, command: Callable[[str], object]) -> None:
+        selected = self.table.selected()
+        if selected is not None:
+            command(selected.name)
+
+    def _show_logs(self, name: str) -> None:
+        self.tabs.show_home()
+        self.table.select_name(name)
+        self.log_view.show_notebook(name)
+
+    # -- user actions ----------------------------------------------------------------------------
+
+    def new_notebook(self) -> NewNotebookDialog:
+        dialog = NewNotebookDialog(
+            self.services.settings, self.services.paths, lambda name: name in {n.name for n in self.manager.list()}, self
+        )
+        dialog.accepted.connect(lambda: self._create(dialog))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def _create(self, dialog: NewNotebookDialog) -> None:
+        self.commands.create(dialog.spec())
+        self.tabs.show_home()
+
+    def show_error(self, text: str) -> None:
+        """A manager error: one line in the status bar, and a dialog for anything the user started."""
+        self.statusBar().showMessage(text, 15000)
+
+    def show_window(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self._quitting or not self.tray.available():
+            event.accept()
+            if not self._quitting:
+                self.request_quit()
+            return
+        event.ignore()
+        self.hide()
+        if not self._told_about_tray:
+            self._told_about_tray = True
+            self.tray.notify("Labdock is still running", "Your notebooks keep running. Quit from the tray icon.")
+
+    def request_quit(self) -> None:
+        running = [n.name for n in self.manager.list() if n.state.active]
+        choice = quit_flow.decide(self.services.settings.quit_action, running, self)
+        if choice is None:
+            return
+        self.runner.run("quit", self._quit(choice == QUIT_STOP), "Could not stop every notebook")
+
+    async def _quit(self, stop: bool) -> None:
+        self._quitting = True
+        try:
+            if stop:
+                self.statusBar().showMessage("Stopping the notebooks…")
+                await self.manager.stop_all()
+        finally:
+            self.shutdown()
+            await asyncio.shield(self.manager.close())
+            self.close()
+            if self._on_quit is not None:
+                self._on_quit()
+

@@ -1,0 +1,211 @@
+"""The New notebook dialog: every field is checked as the user types, with the reason shown.
+
+GPU choice: CPU only for now. `gpu_slot` is the place a GPU picker widget goes (set_gpu_picker); a
+picker offers `selected_gpus() -> tuple[str, ...]` and the dialog asks it when building the spec.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.errors import InvalidSpec
+from desktop.core.models import CPU_ONLY, NotebookSpec
+from desktop.core.validation import name_problem, parse_memory, validate_image
+from desktop.settings import IMAGE_PRESETS, Settings
+from desktop.store import Paths
+
+PROBLEM_STYLE = "color: #c62828;"
+
+
+class GpuPicker(Protocol):
+    def selected_gpus(self) -> tuple[str, ...]: ...
+
+
+def image_choices(settings: Settings) -> list[str]:
+    """Recently used first, then the default and the presets, each once."""
+    seen: dict[str, None] = {}
+    for image in (*settings.recent_images, settings.default_image, *IMAGE_PRESETS):
+        seen.setdefault(image, None)
+    return list(seen)
+
+
+class NewNotebookDialog(QDialog):
+    def __init__(
+        self,
+        settings: Settings,
+        paths: Paths,
+        taken: Callable[[str], bool] = lambda _name: False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New notebook")
+        self.setMinimumWidth(560)
+        self._settings = settings
+        self._paths = paths
+        self._taken = taken
+        self._gpu_picker: GpuPicker | None = None
+        self._work_edited = False
+
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("e.g. vision-2")
+        self.name_problem = self._problem_label()
+        self.image_combo = QComboBox()
+        self.image_combo.setEditable(True)
+        self.image_combo.addItems(image_choices(settings))
+        self.image_combo.setCurrentText(settings.recent_images[0] if settings.recent_images else settings.default_image)
+        self.image_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.image_problem = self._problem_label()
+        self.use_gpu = QCheckBox("Use GPU")
+        self.use_gpu.setEnabled(False)
+        self.use_gpu.setToolTip("GPU notebooks come with the GPU picker; this notebook runs on the CPU")
+        self.gpu_slot = QVBoxLayout()
+        self.gpu_slot.setContentsMargins(0, 0, 0, 0)
+        self.gpu_slot.addWidget(self.use_gpu)
+        self.cpus = QDoubleSpinBox()
+        self.cpus.setRange(0, float(os.cpu_count() or 1))
+        self.cpus.setDecimals(1)
+        self.cpus.setSingleStep(0.5)
+        self.cpus.setSpecialValueText("no limit")
+        self.memory_edit = QLineEdit()
+        self.memory_edit.setPlaceholderText("no limit (e.g. 8g or 512m)")
+        self.memory_problem = self._problem_label()
+        self.work_edit = QLineEdit()
+        self.work_edit.setPlaceholderText(str(paths.work_root / "<name>"))
+        self.browse = QPushButton("Browse…")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.create_button = self.buttons.addButton("Create", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.create_button.setDefault(True)
+        self._lay_out()
+
+        self.name_edit.textChanged.connect(self._on_name)
+        self.image_combo.editTextChanged.connect(self.validate)
+        self.memory_edit.textChanged.connect(self.validate)
+        self.work_edit.textEdited.connect(self._on_work_edited)
+        self.browse.clicked.connect(self._browse)
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        self._on_name("")
+
+    def _problem_label(self) -> QLabel:
+        label = QLabel()
+        label.setStyleSheet(PROBLEM_STYLE)
+        label.setWordWrap(True)
+        label.hide()
+        return label
+
+    def _lay_out(self) -> None:
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.addRow("Name:", self.name_edit)
+        form.addRow("", self.name_problem)
+        form.addRow("Image:", self.image_combo)
+        form.addRow("", self.image_problem)
+        gpu = QWidget()
+        gpu.setLayout(self.gpu_slot)
+        form.addRow("GPU:", gpu)
+        form.addRow("CPU limit:", self.cpus)
+        form.addRow("Memory limit:", self.memory_edit)
+        form.addRow("", self.memory_problem)
+        work = QHBoxLayout()
+        work.addWidget(self.work_edit, 1)
+        work.addWidget(self.browse)
+        form.addRow("Work folder:", work)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+
+    def set_gpu_picker(self, picker: QWidget) -> None:
+        """Put a GPU picker in place of the CPU-only checkbox."""
+        self.use_gpu.hide()
+        self.gpu_slot.addWidget(picker)
+        self._gpu_picker = picker  # type: ignore[assignment]
+
+    # -- checking --------------------------------------------------------------------------------
+
+    def _on_name(self, name: str) -> None:
+        if not self._work_edited:
+            self.work_edit.setText(str(self._paths.default_work_dir(name)) if name.strip() else "")
+        self.validate()
+
+    def _on_work_edited(self, _text: str) -> None:
+        self._work_edited = True
+
+    def problems(self) -> dict[str, str]:
+        """Field name -> why it cannot be used; empty when Create may proceed."""
+        found: dict[str, str] = {}
+        name = self.name_edit.text()
+        problem = name_problem(name)
+        if problem is None and self._taken(name):
+            problem = f"a notebook named '{name}' already exists"
+        if problem:
+            found["name"] = problem
+        try:
+            validate_image(self.image_combo.currentText())
+        except InvalidSpec:
+            found["image"] = "an image is required, e.g. quay.io/jupyter/scipy-notebook:latest"
+        if self.memory_edit.text().strip():
+            try:
+                parse_memory(self.memory_edit.text())
+            except InvalidSpec as exc:
+                found["memory"] = str(exc)
+        return found
+
+    def validate(self) -> bool:
+        found = self.problems()
+        typed = bool(self.name_edit.text())
+        self._show(self.name_problem, found.get("name") if typed else None)
+        self._show(self.image_problem, found.get("image"))
+        self._show(self.memory_problem, found.get("memory"))
+        self.create_button.setEnabled(not found)
+        return not found
+
+    @staticmethod
+    def _show(label: QLabel, text: str | None) -> None:
+        label.setText(text or "")
+        label.setVisible(bool(text))
+
+    # -- result ----------------------------------------------------------------------------------
+
+    def spec(self) -> NotebookSpec:
+        memory = self.memory_edit.text().strip()
+        work = self.work_edit.text().strip()
+        return NotebookSpec(
+            name=self.name_edit.text(),
+            image=validate_image(self.image_combo.currentText()),
+            gpus=self._gpu_picker.selected_gpus() if self._gpu_picker is not None else CPU_ONLY,
+            cpus=self.cpus.value() or None,
+            memory_bytes=parse_memory(memory) if memory else None,
+            work_dir=Path(work).expanduser() if work else None,
+            network_mode=self._settings.network,
+        )
+
+    def _browse(self) -> None:
+        start = self.work_edit.text() or str(self._paths.work_root)
+        folder = QFileDialog.getExistingDirectory(self, "Work folder", str(Path(start).parent))
+        if folder:
+            self._work_edited = True
+            self.work_edit.setText(folder)
+
+    def _accept(self) -> None:
+        if self.validate():
+            self.accept()

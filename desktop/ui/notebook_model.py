@@ -1,0 +1,229 @@
+"""The one table model of notebooks: a live view of the manager's records, updated by its events.
+
+Rows hold the manager's own Notebook objects (never copies); an event turns into a row insert, a
+dataChanged for that row, or a row removal. A one-second tick refreshes uptimes and turns the busy
+spinner. Sorting is done by NotebookSortProxy on Role.SORT.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QBrush, QColor
+
+from desktop.core.models import Notebook, NotebookState
+from desktop.manager import EventKind, NotebookEvent
+from desktop.ui.resources import SPINNER_FRAMES, spinner_frame, state_icon
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class Column(IntEnum):
+    NAME = 0
+    STATE = 1
+    IMAGE = 2
+    GPU = 3
+    URL = 4
+    UPTIME = 5
+
+
+class Role(IntEnum):
+    NOTEBOOK = Qt.ItemDataRole.UserRole + 1  # the Notebook record itself
+    SORT = Qt.ItemDataRole.UserRole + 2  # a value that sorts naturally (seconds, not "3m 12s")
+
+
+HEADERS = {
+    Column.NAME: "Name",
+    Column.STATE: "State",
+    Column.IMAGE: "Image",
+    Column.GPU: "GPU",
+    Column.URL: "URL",
+    Column.UPTIME: "Uptime",
+}
+READY_COLOUR = QColor("#1e7d32")
+FAILED_COLOUR = QColor("#c62828")
+
+
+def state_text(notebook: Notebook) -> str:
+    state = notebook.state
+    if state is NotebookState.PULLING and notebook.pull_progress and notebook.pull_progress[1]:
+        done, total = notebook.pull_progress
+        return f"Pulling {100 * done // total}%"
+    label = state.value.capitalize()
+    return f"{label}…" if state.busy else label
+
+
+def format_uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    total = int(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+class NotebookTableModel(QAbstractTableModel):
+    def __init__(self, parent: QObject | None = None, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(parent)
+        self._rows: list[Notebook] = []
+        self._clock = clock
+        self._frame = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000 // SPINNER_FRAMES * 2)
+        self._timer.timeout.connect(self.tick)
+        self._ticks = 0
+
+    # -- feeding ---------------------------------------------------------------------------------
+
+    def on_event(self, event: NotebookEvent) -> None:
+        """Apply one manager event as the smallest model change."""
+        notebook = event.notebook
+        row = self.row_of(notebook.name)
+        if event.kind is EventKind.REMOVED:
+            if row is not None:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._rows[row]
+                self.endRemoveRows()
+        elif row is None:
+            self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows))
+            self._rows.append(notebook)
+            self.endInsertRows()
+        else:
+            self._rows[row] = notebook
+            self._row_changed(row)
+        self._update_timer()
+
+    def reset(self, notebooks: list[Notebook]) -> None:
+        """A full reload (only when starting over)."""
+        self.beginResetModel()
+        self._rows = list(notebooks)
+        self.endResetModel()
+        self._update_timer()
+
+    def tick(self) -> None:
+        """Turn the spinner of busy rows; refresh uptimes once a second."""
+        self._frame = (self._frame + 1) % SPINNER_FRAMES
+        self._ticks += 1
+        per_second = max(1, 1000 // max(1, self._timer.interval()))
+        for row, notebook in enumerate(self._rows):
+            if notebook.state.busy:
+                self._cell_changed(row, Column.STATE)
+            elif notebook.state is NotebookState.READY and self._ticks % per_second == 0:
+                self._cell_changed(row, Column.UPTIME)
+
+    def _update_timer(self) -> None:
+        if any(n.state.active for n in self._rows):
+            if not self._timer.isActive():
+                self._timer.start()
+        else:
+            self._timer.stop()
+
+    def _row_changed(self, row: int) -> None:
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(Column) - 1))
+
+    def _cell_changed(self, row: int, column: Column) -> None:
+        index = self.index(row, column)
+        self.dataChanged.emit(index, index)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def row_of(self, name: str) -> int | None:
+        for row, notebook in enumerate(self._rows):
+            if notebook.name == name:
+                return row
+        return None
+
+    def notebook(self, row: int) -> Notebook:
+        return self._rows[row]
+
+    def notebooks(self) -> list[Notebook]:
+        return list(self._rows)
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[Column(section)]
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        notebook = self._rows[index.row()]
+        column = Column(index.column())
+        if role == Role.NOTEBOOK:
+            return notebook
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(notebook, column)
+        if role == Role.SORT:
+            return self._sort_key(notebook, column)
+        if column is Column.STATE:
+            return self._state_data(notebook, role)
+        if role == Qt.ItemDataRole.ToolTipRole and column in (Column.IMAGE, Column.URL):
+            return self._display(notebook, column) or None
+        return None
+
+    def _display(self, notebook: Notebook, column: Column) -> str:
+        if column is Column.NAME:
+            return notebook.name
+        if column is Column.STATE:
+            return state_text(notebook)
+        if column is Column.IMAGE:
+            return notebook.spec.image
+        if column is Column.GPU:
+            return notebook.spec.gpu_label
+        if column is Column.URL:
+            return notebook.url or ""
+        return format_uptime(notebook.uptime(self._clock()))
+
+    def _sort_key(self, notebook: Notebook, column: Column) -> Any:
+        if column is Column.STATE:
+            return list(NotebookState).index(notebook.state)
+        if column is Column.UPTIME:
+            return notebook.uptime(self._clock()) or -1.0
+        return self._display(notebook, column).lower()
+
+    def _state_data(self, notebook: Notebook, role: int) -> Any:
+        state = notebook.state
+        if role == Qt.ItemDataRole.DecorationRole:
+            return spinner_frame(self._frame) if state.busy else state_icon(state)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if state is NotebookState.READY:
+                return QBrush(READY_COLOUR)
+            if state is NotebookState.FAILED:
+                return QBrush(FAILED_COLOUR)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return notebook.error
+        return None
+
+
+class NotebookSortProxy(QSortFilterProxyModel):
+    """Sorts on Role.SORT so uptimes and states sort by value, not by their text."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(Role.SORT)
+        self.setDynamicSortFilter(True)

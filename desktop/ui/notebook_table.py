@@ -1,0 +1,90 @@
+"""The notebooks table: sortable, double-click opens, right-click offers every per-notebook action."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
+
+from desktop.core.models import Notebook, NotebookState
+from desktop.ui.commands import NotebookCommands
+from desktop.ui.notebook_model import Column, NotebookSortProxy, NotebookTableModel, Role
+
+
+class NotebookTable(QTableView):
+    selection_changed = Signal()
+
+    def __init__(self, model: NotebookTableModel, commands: NotebookCommands, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.source = model
+        self.commands = commands
+        self.proxy = NotebookSortProxy(self)
+        self.proxy.setSourceModel(model)
+        self.setModel(self.proxy)
+        self.setSortingEnabled(True)
+        self.sortByColumn(Column.NAME, Qt.SortOrder.AscendingOrder)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.verticalHeader().hide()
+        header = self.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(Column.IMAGE, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((Column.NAME, 150), (Column.STATE, 120), (Column.GPU, 80), (Column.URL, 190)):
+            self.setColumnWidth(column, width)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        self.doubleClicked.connect(self._open)
+        self.selectionModel().selectionChanged.connect(lambda *_: self.selection_changed.emit())
+
+    def selected(self) -> Notebook | None:
+        rows = self.selectionModel().selectedRows()
+        return rows[0].data(Role.NOTEBOOK) if rows else None
+
+    def select_name(self, name: str) -> None:
+        row = self.source.row_of(name)
+        if row is not None:
+            self.selectRow(self.proxy.mapFromSource(self.source.index(row, 0)).row())
+
+    def _open(self, index: QModelIndex) -> None:
+        notebook = index.data(Role.NOTEBOOK)
+        if notebook is not None:
+            self.commands.open_tab(notebook.name)
+
+    def menu_for(self, notebook: Notebook) -> QMenu:
+        """The context menu of one row (also used by tests)."""
+        name, state = notebook.name, notebook.state
+        ready = state is NotebookState.READY
+        menu = QMenu(self)
+        entries = (
+            ("Open in tab", ready, lambda: self.commands.open_tab(name)),
+            ("Open in system browser", ready, lambda: self.commands.open_in_browser(name)),
+            ("Copy URL (with token)", ready, lambda: self.commands.copy_url(name)),
+            (None, False, None),
+            ("Show logs", True, lambda: self.commands.show_logs(name)),
+            (None, False, None),
+            ("Start again", state in (NotebookState.STOPPED, NotebookState.FAILED), lambda: self.commands.start(name)),
+            ("Stop", state.active, lambda: self.commands.stop(name)),
+            ("Remove", True, lambda: self.commands.remove(name)),
+        )
+        for text, enabled, slot in entries:
+            if text is None:
+                menu.addSeparator()
+                continue
+            action = menu.addAction(text)
+            action.setEnabled(enabled)
+            action.triggered.connect(slot)
+        return menu
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.indexAt(pos)
+        if not index.isValid():
+            return
+        self.selectRow(index.row())
+        notebook = index.data(Role.NOTEBOOK)
+        menu = self.menu_for(notebook)
+        menu.exec(self.viewport().mapToGlobal(pos))
+        menu.deleteLater()

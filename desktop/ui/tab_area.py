@@ -1,0 +1,87 @@
+"""The window's tab widget: the Notebooks page first, then one closable tab per opened notebook page.
+
+Closing a tab never stops its notebook; `close_notebook` closes every tab of a notebook that stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QTabBar, QTabWidget, QWidget
+
+from desktop.ui.notebook_tab import NotebookTab, ViewFactory
+
+
+class TabArea(QTabWidget):
+    def __init__(self, home: QWidget, view_factory: ViewFactory | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._view_factory = view_factory
+        self._profiles: Any = None
+        self.setDocumentMode(True)
+        self.setTabsClosable(True)
+        self.setMovable(True)
+        self.addTab(home, "Notebooks")
+        self.tabBar().setTabButton(0, QTabBar.ButtonPosition.RightSide, None)
+        self.tabBar().setTabButton(0, QTabBar.ButtonPosition.LeftSide, None)
+        self.tabCloseRequested.connect(self._close_index)
+        self._home = home
+
+    def notebook_tabs(self, name: str | None = None) -> list[NotebookTab]:
+        tabs = [self.widget(i) for i in range(self.count())]
+        return [t for t in tabs if isinstance(t, NotebookTab) and (name is None or t.name == name)]
+
+    def open(self, name: str, url: str) -> NotebookTab:
+        """Show the notebook's tab (a second open focuses the first tab instead of reloading it)."""
+        existing = self.notebook_tabs(name)
+        if existing:
+            self.setCurrentWidget(existing[0])
+            return existing[0]
+        tab = self._new_tab(name)
+        tab.load(url)
+        self.setCurrentWidget(tab)
+        return tab
+
+    def close_notebook(self, name: str) -> int:
+        """Close every tab of `name`; returns how many were open."""
+        tabs = self.notebook_tabs(name)
+        for tab in tabs:
+            self._remove(tab)
+        if tabs and self._profiles is not None:
+            self._profiles.drop(name)
+        return len(tabs)
+
+    def _new_tab(self, name: str) -> NotebookTab:
+        view = self._make_view(name, lambda: self._new_tab(name).view)
+        tab = NotebookTab(name, view, self)
+        index = self.addTab(tab, name)
+        self.setTabToolTip(index, f"JupyterLab of '{name}'")
+        tab.title_changed.connect(lambda label, t=tab: self._relabel(t, label))
+        return tab
+
+    def _make_view(self, name: str, open_window: Any) -> Any:
+        if self._view_factory is not None:
+            return self._view_factory(name, open_window)
+        from desktop.ui import web_view  # QtWebEngine loads here, on the first tab only
+
+        if self._profiles is None:
+            self._profiles = web_view.LabProfiles(self)
+        return web_view.LabView(self._profiles.profile(name), open_window)
+
+    def _relabel(self, tab: NotebookTab, label: str) -> None:
+        index = self.indexOf(tab)
+        if index >= 0:
+            self.setTabText(index, label)
+
+    def _close_index(self, index: int) -> None:
+        tab = self.widget(index)
+        if isinstance(tab, NotebookTab):
+            self._remove(tab)
+
+    def _remove(self, tab: NotebookTab) -> None:
+        index = self.indexOf(tab)
+        if index >= 0:
+            self.removeTab(index)
+        tab.deleteLater()
+
+    def show_home(self) -> None:
+        self.setCurrentWidget(self._home)

@@ -1,0 +1,125 @@
+"""The tray icon: a menu rebuilt from the manager's state each time it opens, and notifications
+when a notebook becomes READY or FAILED."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from desktop.core.models import NotebookState
+from desktop.manager import EventKind, NotebookEvent, NotebookManager
+from desktop.ui.commands import NotebookCommands
+from desktop.ui.resources import app_icon, state_icon
+
+
+class Tray(QObject):
+    def __init__(
+        self,
+        manager: NotebookManager,
+        commands: NotebookCommands,
+        show_window: Callable[[], None],
+        quit_app: Callable[[], None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._manager = manager
+        self._commands = commands
+        self._show_window = show_window
+        self._quit_app = quit_app
+        self._states: dict[str, NotebookState] = {}
+        self.messages: list[tuple[str, str]] = []  # what was notified, newest last
+        self.icon = QSystemTrayIcon(app_icon(), self)
+        self.icon.setToolTip("Labdock")
+        self.menu = QMenu()
+        self.menu.aboutToShow.connect(self.rebuild)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+        self.rebuild()
+
+    @staticmethod
+    def available() -> bool:
+        return QSystemTrayIcon.isSystemTrayAvailable()
+
+    def show(self) -> None:
+        self.icon.show()
+
+    def rebuild(self) -> None:
+        """Build the menu from the notebooks as they are now."""
+        for action in self.menu.actions():
+            if action.menu() is not None:
+                action.menu().deleteLater()
+        self.menu.clear()
+        notebooks = sorted(self._manager.list(), key=lambda n: n.name)
+        for notebook in notebooks:
+            name, state = notebook.name, notebook.state
+            sub = self.menu.addMenu(state_icon(state), f"{name} ({state.value})")
+            sub.setObjectName(f"tray-{name}")
+            self._add(sub, "Open", lambda _=False, n=name: self._open(n), state is NotebookState.READY)
+            self._add(sub, "Stop", lambda _=False, n=name: self._commands.stop(n), state.active)
+        if not notebooks:
+            self._add(self.menu, "No notebooks", lambda: None, False)
+        self.menu.addSeparator()
+        any_active = any(n.state.active for n in notebooks)
+        self._add(self.menu, "Stop all", lambda: self._commands.stop_all(), any_active)
+        self._add(self.menu, "Show window", self._show_window, True)
+        self._add(self.menu, "Quit", self._quit_app, True)
+
+    @staticmethod
+    def _add(menu: QMenu, text: str, slot: Callable[..., object], enabled: bool) -> QAction:
+        action = menu.addAction(text)
+        action.setEnabled(enabled)
+        action.triggered.connect(slot)
+        return action
+
+    def action(self, *path: str) -> QAction | None:
+        """The menu action at `path`, e.g. action("vision", "Stop") or action("Quit")."""
+        menu, found = self.menu, None
+        for depth, part in enumerate(path):
+            found = None
+            for action in menu.actions():
+                label = action.text().split(" (", 1)[0] if action.menu() else action.text()
+                if label == part:
+                    found = action
+                    break
+            if found is None:
+                return None
+            if depth < len(path) - 1:
+                sub = found.menu()
+                if sub is None:
+                    return None
+                menu = sub
+        return found
+
+    def _open(self, name: str) -> None:
+        self._show_window()
+        self._commands.open_tab(name)
+
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason is QSystemTrayIcon.ActivationReason.Trigger:
+            self._show_window()
+
+    def on_event(self, event: NotebookEvent) -> None:
+        """Notify when a notebook turns READY or FAILED (not when an already running one is adopted)."""
+        notebook = event.notebook
+        before = self._states.get(notebook.name)
+        if event.kind is EventKind.REMOVED:
+            self._states.pop(notebook.name, None)
+            return
+        self._states[notebook.name] = notebook.state
+        if event.kind is EventKind.ADDED or before is notebook.state:
+            return
+        if notebook.state is NotebookState.READY:
+            self.notify(f"{notebook.name} is ready", "Open it from the Labdock window or this icon's menu.")
+        elif notebook.state is NotebookState.FAILED:
+            reason = (notebook.error or "unknown reason").splitlines()[0]
+            self.notify(f"{notebook.name} failed", reason, QSystemTrayIcon.MessageIcon.Warning)
+
+    def notify(
+        self, title: str, text: str, icon: QSystemTrayIcon.MessageIcon = QSystemTrayIcon.MessageIcon.Information
+    ) -> None:
+        self.messages.append((title, text))
+        if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
+            self.icon.showMessage(title, text, icon, 5000)
