@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar
 
 from desktop.core.models import NotebookState
 from desktop.manager import EventKind, NotebookEvent
@@ -22,8 +22,8 @@ from desktop.ui.commands import NotebookCommands
 from desktop.ui.log_view import LogView
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
 from desktop.ui.notebook_model import NotebookTableModel
-from desktop.ui.notebook_table import NotebookTable
 from desktop.ui.notebook_tab import ViewFactory
+from desktop.ui.notebook_table import NotebookTable
 from desktop.ui.resources import app_icon
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
@@ -65,9 +65,7 @@ class MainWindow(QMainWindow):
         home.setSizes([420, 200])
         home.setChildrenCollapsible(False)
         self.tabs = TabArea(home, view_factory)
-        self.commands = NotebookCommands(
-            self.manager, self.runner, self.tabs, services.settings, services.paths, self
-        )
+        self.commands = NotebookCommands(self.manager, self.runner, self.tabs, services.settings, services.paths, self)
         self.table = NotebookTable(self.model, self.commands)
         self.stack.addWidget(self.hint)
         self.stack.addWidget(self.table)
@@ -172,7 +170,10 @@ class MainWindow(QMainWindow):
 
     def new_notebook(self) -> NewNotebookDialog:
         dialog = NewNotebookDialog(
-            self.services.settings, self.services.paths, lambda name: name in {n.name for n in self.manager.list()}, self
+            self.services.settings,
+            self.services.paths,
+            lambda name: name in {n.name for n in self.manager.list()},
+            self,
         )
         dialog.accepted.connect(lambda: self._create(dialog))
         dialog.finished.connect(dialog.deleteLater)
@@ -192,7 +193,7 @@ class MainWindow(QMainWindow):
         self.raise_()
         self.activateWindow()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         if self._quitting or not self.tray.available():
             event.accept()
             if not self._quitting:
@@ -223,4 +224,3 @@ class MainWindow(QMainWindow):
             self.close()
             if self._on_quit is not None:
                 self._on_quit()
-

@@ -1,7 +1,7 @@
 """The New notebook dialog: every field is checked as the user types, with the reason shown.
 
 GPU choice: CPU only for now. `gpu_slot` is the place a GPU picker widget goes (set_gpu_picker); a
-picker offers `selected_gpus() -> tuple[str, ...]` and the dialog asks it when building the spec.
+picker offers `choice() -> tuple[str, ...]` (a NotebookSpec.gpus value) and the dialog asks it when building the spec.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from desktop.store import Paths
 PROBLEM_STYLE = "color: #c62828;"
 
 
-class GpuPicker(Protocol):
-    def selected_gpus(self) -> tuple[str, ...]: ...
+class GpuChoice(Protocol):
+    def choice(self) -> tuple[str, ...]: ...
 
 
 def image_choices(settings: Settings) -> list[str]:
@@ -62,7 +62,7 @@ class NewNotebookDialog(QDialog):
         self._settings = settings
         self._paths = paths
         self._taken = taken
-        self._gpu_picker: GpuPicker | None = None
+        self._gpu_picker: GpuChoice | None = None
         self._work_edited = False
 
         self.name_edit = QLineEdit()
@@ -192,7 +192,7 @@ class NewNotebookDialog(QDialog):
         return NotebookSpec(
             name=self.name_edit.text(),
             image=validate_image(self.image_combo.currentText()),
-            gpus=self._gpu_picker.selected_gpus() if self._gpu_picker is not None else CPU_ONLY,
+            gpus=self._gpu_picker.choice() if self._gpu_picker is not None else CPU_ONLY,
             cpus=self.cpus.value() or None,
             memory_bytes=parse_memory(memory) if memory else None,
             work_dir=Path(work).expanduser() if work else None,

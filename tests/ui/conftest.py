@@ -1,0 +1,60 @@
+"""UI test setup: headless Qt, QtWebEngine as root, and an asyncio loop living inside Qt (qasync).
+
+The qasync loop is created "already running", so manager tasks advance whenever Qt processes events:
+inside qtbot.waitUntil / waitSignal. Helpers here wait on tasks that way, never with sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if os.geteuid() == 0 and "--no-sandbox" not in os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", ""):
+    os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = (
+        os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "") + " --no-sandbox"
+    ).strip()
+
+import pytest
+import qasync
+from PySide6.QtCore import QCoreApplication, Qt
+from pytestqt.qtbot import QtBot
+
+from desktop.services import Services
+
+# QtWebEngine loads lazily (first tab) and needs this before the QApplication exists.
+QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        asyncio.events._set_running_loop(None)
+        asyncio.set_event_loop(None)
+
+
+def wait_for(qtbot: QtBot, coro: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
+    """Run `coro` on the Qt-driven loop and wait for its result."""
+    task = asyncio.ensure_future(coro)
+    qtbot.waitUntil(task.done, timeout=int(timeout_s * 1000))
+    return task.result()
+
+
+@pytest.fixture
+def ui_services(services: Services, qloop: asyncio.AbstractEventLoop, qtbot: QtBot) -> Iterator[Services]:
+    """The real manager on the Qt loop; its notebooks are stopped and it is closed afterwards."""
+    yield services
+    manager = services.manager
+    if any(n.state.active for n in manager.list()):
+        wait_for(qtbot, manager.stop_all(), 60)
+    wait_for(qtbot, manager.close(), 30)
