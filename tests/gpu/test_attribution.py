@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,9 +78,9 @@ def test_attribute_per_notebook_and_per_gpu(tmp_path: Path) -> None:
 
 
 @pytest.mark.docker
-def test_real_container_pid_maps_to_its_id(docker_engine: Engine, images: object) -> None:
+def test_real_container_pid_maps_to_its_id(docker_engine: Engine, images: Any) -> None:
     container = docker_engine.client.containers.run(
-        images.plain,  # type: ignore[attr-defined]
+        images.plain,
         command=["sleep", "300"],
         name=f"{TEST_PREFIX}gpu-cgroup",
         network_mode="host",

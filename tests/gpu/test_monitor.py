@@ -48,9 +48,12 @@ def test_samples_run_off_the_event_loop_thread(fake_nvml: FakeNvml, monkeypatch:
     fake_nvml.gpus = make_gpus(1)
     threads: list[threading.Thread] = []
     real = fake_nvml.nvmlDeviceGetMemoryInfo
-    monkeypatch.setattr(
-        "pynvml.nvmlDeviceGetMemoryInfo", lambda *a, **k: (threads.append(threading.current_thread()), real(*a, **k))[1]
-    )
+
+    def spy(handle: int, version: int | None = None) -> object:
+        threads.append(threading.current_thread())
+        return real(handle, version)
+
+    monkeypatch.setattr("pynvml.nvmlDeviceGetMemoryInfo", spy)
     arun(GpuMonitor().sample_once(), timeout=10)
     assert threads and threading.main_thread() not in threads
 
