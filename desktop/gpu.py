@@ -152,9 +152,12 @@ class Nvml:
                 mem = nv.nvmlDeviceGetMemoryInfo(handle, version=nv.nvmlMemory_v2)
                 self._memory_version = nv.nvmlMemory_v2
                 return mem
-            except (AttributeError, nv.NVMLError_FunctionNotFound, nv.NVMLError_ArgumentVersionMismatch):
-                self._memory_version = 0
-            except nv.NVMLError_NotSupported:
+            except (
+                AttributeError,  # an nvidia-ml-py older than the v2 call
+                nv.NVMLError_FunctionNotFound,
+                nv.NVMLError_ArgumentVersionMismatch,
+                nv.NVMLError_NotSupported,
+            ):
                 self._memory_version = 0
         if self._memory_version:
             return nv.nvmlDeviceGetMemoryInfo(handle, version=self._memory_version)
