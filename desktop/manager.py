@@ -21,7 +21,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from desktop.core.errors import EngineUnavailable, InvalidSpec, LabdockError, NoSuchNotebook, NotebookExists
+from desktop.core.errors import (
+    EngineUnavailable,
+    InvalidSpec,
+    LabdockError,
+    LaunchFailed,
+    NoSuchNotebook,
+    NotebookExists,
+)
 from desktop.core.models import Notebook, NotebookSpec, NotebookState
 from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found
@@ -31,6 +38,7 @@ from desktop.store import Paths, SpecStore, write_atomic
 log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32
+PORT_ATTEMPTS = 3
 CLEAN_EXIT_CODES = (0, 143)  # 143: SIGTERM, i.e. an ordinary `docker stop`
 
 
@@ -178,20 +186,16 @@ class NotebookManager:
             try:
                 await self.engine.prepare(spec, lambda done, total: self._pulling(notebook, done, total))
                 self._set(notebook, NotebookState.STARTING)
-                token = secrets.token_urlsafe(TOKEN_BYTES)
-                start = asyncio.ensure_future(self.engine.start(spec, token))
-                try:
-                    started = await asyncio.shield(start)
-                except asyncio.CancelledError:
-                    # Let an in-flight create finish so stop() finds and removes the container.
-                    await asyncio.wait([start])
-                    raise
-                notebook.container_id, notebook.url, notebook.token = started.container_id, started.url, token
-                self._emit(EventKind.CHANGED, notebook)
-                await asyncio.to_thread(self._store.put, spec)
-                await wait_ready(
-                    started.url, token, lambda: self.engine.exit_status(started.container_id), self.ready_timeout
-                )
+                for attempt in range(PORT_ATTEMPTS):
+                    try:
+                        await self._start_once(notebook)
+                        break
+                    except LaunchFailed as exc:
+                        # Host mode picks a free port, but another program may take it first.
+                        if not exc.port_taken or attempt == PORT_ATTEMPTS - 1:
+                            raise
+                        log.info("port taken while %s started; trying another", spec.name)
+                        await self.engine.remove_leftover(spec.name)
             except NotebookExists:
                 # Another Labdock process won the race for this name: its notebook is the real one.
                 if first:
@@ -202,6 +206,20 @@ class NotebookManager:
                 return
             notebook.started_at = time.time()
             self._set(notebook, NotebookState.READY)
+
+    async def _start_once(self, notebook: Notebook) -> None:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        start = asyncio.ensure_future(self.engine.start(notebook.spec, token))
+        try:
+            started = await asyncio.shield(start)
+        except asyncio.CancelledError:
+            # Let an in-flight create finish so stop() finds and removes the container.
+            await asyncio.wait([start])
+            raise
+        notebook.container_id, notebook.url, notebook.token = started.container_id, started.url, token
+        self._emit(EventKind.CHANGED, notebook)
+        await asyncio.to_thread(self._store.put, notebook.spec)
+        await wait_ready(started.url, token, lambda: self.engine.exit_status(started.container_id), self.ready_timeout)
 
     def _pulling(self, notebook: Notebook, done: int, total: int) -> None:
         # Called from the engine's worker thread: hop onto the loop before touching state.

@@ -49,6 +49,7 @@ def arun(coro: Coroutine[Any, Any, T], timeout: float = 240) -> T:
 class Engine:
     url: str
     client: docker.DockerClient
+    daemon: dockerd.Daemon | None  # set when the tests started it (and so may restart it)
 
 
 _engine_state: dict[str, Any] = {}
@@ -68,7 +69,7 @@ def docker_engine() -> Iterator[Engine]:
     ensure_images(client)
     _engine_state["client"] = client
     try:
-        yield Engine(url, client)
+        yield Engine(url, client, daemon)
     finally:
         _remove_test_containers(client)
         _engine_state.pop("client", None)

@@ -25,3 +25,7 @@ class EngineUnavailable(LabdockError):
 
 class LaunchFailed(LabdockError):
     """The notebook's server did not come up; the message says why, with the last log lines."""
+
+    def __init__(self, message: str, port_taken: bool = False) -> None:
+        super().__init__(message)
+        self.port_taken = port_taken

@@ -42,6 +42,11 @@ class Exit:
     oom_killed: bool
     log_tail: str
 
+    @property
+    def port_taken(self) -> bool:
+        """JupyterLab gave up because its port was taken (we start it with port_retries=0)."""
+        return "is not available" in self.log_tail or "already in use" in self.log_tail
+
     def describe(self) -> str:
         why = "it ran out of memory (OOMKilled)" if self.oom_killed else f"it exited with code {self.exit_code}"
         tail = f"; last log lines:\n{self.log_tail}" if self.log_tail.strip() else ""

@@ -69,7 +69,7 @@ async def wait_ready(
             if exit_check is not None and exit_check.done():
                 ended = exit_check.result()
                 if ended is not None:
-                    raise LaunchFailed(ended.describe())
+                    raise LaunchFailed(ended.describe(), ended.port_taken)
                 exit_check = None
             if exit_check is None and now >= next_exit_check:
                 # The exit check is a Docker call: run it beside the fast poll, not in its way.
@@ -78,7 +78,7 @@ async def wait_ready(
             if now >= deadline:
                 ended = await exit_status()
                 if ended is not None:
-                    raise LaunchFailed(ended.describe())
+                    raise LaunchFailed(ended.describe(), ended.port_taken)
                 raise LaunchFailed(f"JupyterLab did not answer within {timeout:.0f} s")
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, MAX_DELAY)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar
+from shiboken6 import isValid
 
 from desktop.core.models import NotebookState
 from desktop.manager import EventKind, NotebookEvent
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         self._on_quit = on_quit
         self._told_about_tray = False
         self._quitting = False
+        self._shut_down = False
         self.setWindowTitle("Labdock")
         self.setWindowIcon(app_icon())
         self.resize(1100, 680)
@@ -118,7 +120,10 @@ class MainWindow(QMainWindow):
             self.runner.run("restore", self.manager.restore(), "Could not read the notebooks from Docker")
 
     def shutdown(self) -> None:
-        """Detach from the manager (the window is going away)."""
+        """Detach from the manager (the window is going away); safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = self._quitting = True
         self._refresh.stop()
         self.log_view.stop()
         self._unsubscribe()
@@ -185,7 +190,9 @@ class MainWindow(QMainWindow):
         self.tabs.show_home()
 
     def show_error(self, text: str) -> None:
-        """A manager error: one line in the status bar, and a dialog for anything the user started."""
+        """A manager error: one line in the status bar (never a traceback)."""
+        if not isValid(self):
+            return
         self.statusBar().showMessage(text, 15000)
 
     def show_window(self) -> None:
@@ -220,7 +227,7 @@ class MainWindow(QMainWindow):
                 await self.manager.stop_all()
         finally:
             self.shutdown()
+            self.hide()
             await asyncio.shield(self.manager.close())
-            self.close()
             if self._on_quit is not None:
                 self._on_quit()

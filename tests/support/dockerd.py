@@ -28,8 +28,14 @@ class Daemon:
     base_url: str
     process: subprocess.Popen[bytes] | None = None
     exec_root: Path | None = None
+    command: tuple[str, ...] = ()
 
-    def stop(self) -> None:
+    @property
+    def restartable(self) -> bool:
+        return self.process is not None
+
+    def stop_engine(self) -> None:
+        """Stop dockerd only (with --live-restore, containers keep running)."""
         if self.process is None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -38,6 +44,12 @@ class Daemon:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def start_engine(self, timeout: float = 60.0) -> None:
+        self.process = _spawn(list(self.command), self.base_url, timeout)
+
+    def stop(self) -> None:
+        self.stop_engine()
         if self.exec_root is not None:
             shutil.rmtree(self.exec_root, ignore_errors=True)
 
@@ -71,33 +83,51 @@ def start_private(timeout: float = 60.0) -> Daemon:
         )
     data_root = CACHE_DIR / "docker-data"
     data_root.mkdir(parents=True, exist_ok=True)
+    running = _running_private(data_root)
+    if running is not None:
+        return Daemon(running)  # another test session's daemon: share it, leave stopping to its owner
     _stop_leftover(data_root)
     exec_root = Path(tempfile.mkdtemp(prefix="ldk-", dir="/tmp"))
     sock = exec_root / "docker.sock"
-    log = (CACHE_DIR / "dockerd.log").open("wb")
+    (data_root / "dockerd.url").write_text(f"unix://{sock}")
     cmd = [
         dockerd,
         "--bridge=none",
         "--iptables=false",
         "--ip-masq=false",
         "--ip6tables=false",
+        "--live-restore",  # as users run it: notebooks outlive an engine restart
         f"--data-root={data_root}",
         f"--exec-root={exec_root}",
         f"--pidfile={data_root / 'dockerd.pid'}",
         f"-H=unix://{sock}",
     ]
-    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"unix://{sock}"
+    return Daemon(base_url, _spawn(cmd, base_url, timeout), exec_root, tuple(cmd))
+
+
+def _spawn(cmd: list[str], base_url: str, timeout: float) -> subprocess.Popen[bytes]:
+    log = (CACHE_DIR / "dockerd.log").open("ab")
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    sock = Path(base_url.removeprefix("unix://"))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
         if sock.exists() and answers(base_url, timeout=1.0):
-            return Daemon(base_url, process, exec_root)
+            return process
         time.sleep(0.1)
     process.kill()
     tail = (CACHE_DIR / "dockerd.log").read_text(errors="replace")[-2000:]
     raise RuntimeError(f"private dockerd did not start:\n{tail}")
+
+
+def _running_private(data_root: Path) -> str | None:
+    try:
+        url = (data_root / "dockerd.url").read_text().strip()
+    except OSError:
+        return None
+    return url if answers(url, timeout=1.0) else None
 
 
 def _stop_leftover(data_root: Path) -> None:
