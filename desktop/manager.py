@@ -67,12 +67,14 @@ class NotebookManager:
         ready_timeout: float = 120.0,
         stop_timeout: float = 10.0,
         container_uid: int = 1000,
+        gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
     ) -> None:
         self.engine = engine
         self.paths = paths
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self._container_uid = container_uid
+        self._gpu_resolver = gpu_resolver
         self._store = SpecStore(paths)
         self._notebooks: dict[str, Notebook] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -136,6 +138,8 @@ class NotebookManager:
         spec = validate_spec(spec)
         if spec.name in self._notebooks or await self._exists_elsewhere(spec.name):
             raise NotebookExists(spec.name)
+        if spec.uses_gpu and self._gpu_resolver is not None:
+            await asyncio.to_thread(self._gpu_resolver, spec.gpus)  # a GPU that is not here: say so now
         spec = self._with_work_dir(spec)
         notebook = Notebook(spec=spec, engine=self.engine.name)
         self._notebooks[spec.name] = notebook

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.engines.docker_engine import DockerEngine, DockerSettings
+from desktop.gpu import Nvml, resolve_gpus
 from desktop.manager import NotebookManager
 from desktop.settings import Settings, load_settings
 from desktop.store import Paths, install_id
@@ -17,6 +18,7 @@ class Services:
     paths: Paths
     settings: Settings
     manager: NotebookManager
+    nvml: Nvml
 
 
 def build_services(paths: Paths | None = None) -> Services:
@@ -25,6 +27,11 @@ def build_services(paths: Paths | None = None) -> Services:
     if settings.work_root:
         paths = Paths(paths.config_dir, paths.data_dir, Path(settings.work_root).expanduser())
     uid = os.getuid() or 1000
+    nvml = Nvml()
+
+    def gpu_resolver(choice: tuple[str, ...]) -> tuple[str, ...]:
+        return resolve_gpus(choice, nvml.inventory())
+
     engine = DockerEngine(
         DockerSettings(
             install_id=install_id(paths),
@@ -32,7 +39,10 @@ def build_services(paths: Paths | None = None) -> Services:
             container_prefix=settings.container_prefix,
             pull_missing=settings.pull_missing,
             uid=uid,
+            gpu_resolver=gpu_resolver,
         )
     )
-    manager = NotebookManager(engine, paths, ready_timeout=settings.ready_timeout, container_uid=uid)
-    return Services(paths, settings, manager)
+    manager = NotebookManager(
+        engine, paths, ready_timeout=settings.ready_timeout, container_uid=uid, gpu_resolver=gpu_resolver
+    )
+    return Services(paths, settings, manager, nvml)

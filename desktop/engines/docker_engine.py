@@ -45,6 +45,8 @@ class DockerSettings:
     container_prefix: str = "labdock-"
     pull_missing: bool = True
     uid: int | None = None  # container user; None: the host user, or 1000 when the host user is root
+    # A GPU choice ("all", indices, UUIDs) -> the UUIDs it means on this machine; raises InvalidSpec.
+    gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
 
 
 def _free_loopback_port() -> int:
@@ -69,6 +71,7 @@ class DockerEngine:
     def __init__(self, settings: DockerSettings) -> None:
         self.settings = settings
         self._client: docker.DockerClient | None = None
+        self._gpus_via_cdi = False
         # Launches and stops of many notebooks overlap: more threads than the default pool of 2 cores.
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="docker")
 
@@ -162,9 +165,11 @@ class DockerEngine:
                     on_pull(sum(d for d, _ in layers.values()), sum(t for _, t in layers.values()))
 
     async def _check_gpu_runtime(self) -> None:
+        """Say how to fix an engine that cannot hand out GPUs now, not after a container fails."""
         info = await self._call(lambda c: c.info())
         runtimes = info.get("Runtimes") or {}
         cdi = info.get("CDISpecDirs") or []
+        self._gpus_via_cdi = "nvidia" not in runtimes and bool(cdi)
         if "nvidia" not in runtimes and not cdi:
             raise LabdockError(
                 "this Docker engine cannot give containers a GPU: install nvidia-container-toolkit, "
@@ -180,51 +185,8 @@ class DockerEngine:
         profile = profiles.get(profile_name)
         host_mode = spec.network_mode is NetworkMode.HOST
         port = _free_loopback_port() if host_mode else CONTAINER_PORT
-        work_dir = spec.work_dir
-        if work_dir is None:
-            raise InvalidSpec("the notebook has no work folder")
-        uid = self.settings.uid if self.settings.uid is not None else (os.getuid() or 1000)
-        user = f"{uid}:100" if profile.user else str(config.get("User") or uid)
-        if user in ("root", "0") or user.startswith(("root:", "0:")):
-            user = f"{uid}:{uid}"
-        labels = {
-            f"{LABEL}.managed": "1",
-            f"{LABEL}.install": self.settings.install_id,
-            f"{LABEL}.name": spec.name,
-            f"{LABEL}.gpus": ",".join(spec.gpus) or "cpu",
-            f"{LABEL}.profile": profile.name,
-            f"{LABEL}.created": f"{time.time():.3f}",
-            f"{LABEL}.spec": json.dumps(spec.to_json(), sort_keys=True),
-        }
-        if host_mode:
-            labels[f"{LABEL}.port"] = str(port)
-        environment = {"JUPYTER_TOKEN": token, "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime"}
-        if profile.user is None and not config.get("User"):
-            environment["HOME"] = "/tmp"  # an image without a user has no home we may write to
-        kwargs: dict[str, Any] = {
-            "image": spec.image,
-            "command": profile.command("127.0.0.1" if host_mode else "0.0.0.0", port),
-            "name": self.container_name(spec.name),
-            "labels": labels,
-            "environment": environment,
-            "user": user,
-            "working_dir": profile.work_mount,
-            "volumes": {str(work_dir): {"bind": profile.work_mount, "mode": "rw"}},
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
-            "detach": True,
-            "init": False,
-        }
-        if host_mode:
-            kwargs["network_mode"] = "host"
-        else:
-            kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)}
-        if spec.cpus:
-            kwargs["nano_cpus"] = int(spec.cpus * 1e9)
-        if spec.memory_bytes:
-            kwargs["mem_limit"] = spec.memory_bytes
-        if spec.gpus:
-            kwargs["device_requests"] = [gpu_request(spec.gpus)]
+        gpu_ids = await asyncio.to_thread(self._resolve_gpus, spec.gpus)
+        kwargs = self.container_config(spec, token, profile, config, port, gpu_ids)
         try:
             container = await self._call(lambda c: c.containers.create(**kwargs))
         except APIError as exc:
@@ -245,6 +207,68 @@ class DockerEngine:
                 ) from exc
             raise LabdockError(f"Docker could not start the container: {reason}") from exc
         return Started(container.id, f"http://127.0.0.1:{host_port}/")
+
+    def _resolve_gpus(self, choice: tuple[str, ...]) -> tuple[str, ...]:
+        if not choice or self.settings.gpu_resolver is None:
+            return choice
+        return self.settings.gpu_resolver(choice)
+
+    def container_config(
+        self,
+        spec: NotebookSpec,
+        token: str,
+        profile: profiles.Profile,
+        image_config: dict[str, Any],
+        port: int,
+        gpu_ids: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """The create() arguments: labels, token by environment, non-root, no privileges, limits, GPUs."""
+        if spec.work_dir is None:
+            raise InvalidSpec("the notebook has no work folder")
+        host_mode = spec.network_mode is NetworkMode.HOST
+        uid = self.settings.uid if self.settings.uid is not None else (os.getuid() or 1000)
+        image_user = str(image_config.get("User") or "")
+        user = f"{uid}:100" if profile.user else (image_user or str(uid))
+        if user in ("root", "0") or user.startswith(("root:", "0:")):
+            user = f"{uid}:{uid}"
+        labels = {
+            f"{LABEL}.managed": "1",
+            f"{LABEL}.install": self.settings.install_id,
+            f"{LABEL}.name": spec.name,
+            f"{LABEL}.gpus": ",".join(spec.gpus) or "cpu",
+            f"{LABEL}.profile": profile.name,
+            f"{LABEL}.created": f"{time.time():.3f}",
+            f"{LABEL}.spec": json.dumps(spec.to_json(), sort_keys=True),
+        }
+        if host_mode:
+            labels[f"{LABEL}.port"] = str(port)
+        environment = {"JUPYTER_TOKEN": token, "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime"}
+        if profile.user is None and not image_user:
+            environment["HOME"] = "/tmp"  # an image without a user has no home we may write to
+        kwargs: dict[str, Any] = {
+            "image": spec.image,
+            "command": profile.command("127.0.0.1" if host_mode else "0.0.0.0", port),
+            "name": self.container_name(spec.name),
+            "labels": labels,
+            "environment": environment,
+            "user": user,
+            "working_dir": profile.work_mount,
+            "volumes": {str(spec.work_dir): {"bind": profile.work_mount, "mode": "rw"}},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "detach": True,
+        }
+        if host_mode:
+            kwargs["network_mode"] = "host"
+        else:
+            kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)}
+        if spec.cpus:
+            kwargs["nano_cpus"] = int(spec.cpus * 1e9)
+        if spec.memory_bytes:
+            kwargs["mem_limit"] = spec.memory_bytes
+        if spec.gpus:
+            kwargs["device_requests"] = [gpu_request(gpu_ids or spec.gpus, via_cdi=self._gpus_via_cdi)]
+        return kwargs
 
     async def _published_port(self, container_id: str) -> int:
         data = await self._call(lambda c: c.api.inspect_container(container_id))
@@ -397,8 +421,14 @@ class DockerEngine:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def gpu_request(gpus: tuple[str, ...]) -> DeviceRequest:
-    """All GPUs, or exactly the chosen ones (by index or UUID)."""
+def gpu_request(gpus: tuple[str, ...], via_cdi: bool = False) -> DeviceRequest:
+    """Exactly the chosen GPUs (UUIDs, as resolved on this machine), or all of them.
+
+    Engines set up for CDI name devices `nvidia.com/gpu=<id>`; others use the NVIDIA runtime hook.
+    """
+    if via_cdi:
+        ids = ["nvidia.com/gpu=all"] if gpus == ALL_GPUS else [f"nvidia.com/gpu={g}" for g in gpus]
+        return DeviceRequest(driver="cdi", device_ids=ids)
     if gpus == ALL_GPUS:
         return DeviceRequest(count=-1, capabilities=[["gpu"]])
     return DeviceRequest(device_ids=list(gpus), capabilities=[["gpu"]])
