@@ -289,15 +289,17 @@ class NotebookManager:
             before = notebook.state
             self._set(notebook, NotebookState.STOPPING)
             try:
-                logs = await self.engine.stop(name, self.stop_timeout)
+                await self.engine.stop(name, self.stop_timeout)
             except LabdockError as exc:
                 self._set(notebook, before, f"could not stop: {exc}")
                 raise
-            if logs:
-                await asyncio.to_thread(write_atomic, self.paths.saved_log(name), logs)
             notebook.container_id = notebook.url = notebook.token = None
             notebook.started_at = None
             self._set(notebook, NotebookState.STOPPED)
+            # Tidy up after the user sees STOPPED; the lock keeps a new start from racing it.
+            logs = await self.engine.discard(name)
+            if logs:
+                await asyncio.to_thread(write_atomic, self.paths.saved_log(name), logs)
             await asyncio.to_thread(self._store.put, notebook.spec)
 
     async def stop_all(self) -> None:

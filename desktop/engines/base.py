@@ -68,8 +68,11 @@ class Engine(Protocol):
     async def token(self, container_id: str) -> str | None:
         """Read back the token of a server this installation started."""
 
-    async def stop(self, name: str, timeout: float) -> str:
-        """Stop and remove the notebook's server; returns its last logs (token redacted)."""
+    async def stop(self, name: str, timeout: float) -> None:
+        """Stop the notebook's server (it is stopped when this returns)."""
+
+    async def discard(self, name: str) -> str:
+        """Remove the stopped server; returns its whole log (token redacted) to keep."""
 
     async def remove_leftover(self, name: str) -> None:
         """Remove whatever server carries this name, running or not, if any."""

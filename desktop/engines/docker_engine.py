@@ -9,6 +9,7 @@ engine errors into one-line LabdockErrors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -72,6 +73,7 @@ class DockerEngine:
         self.settings = settings
         self._client: docker.DockerClient | None = None
         self._gpus_via_cdi = False
+        self._image_configs: dict[str, dict[str, Any]] = {}  # from prepare(), so start() needs no second look
         # Launches and stops of many notebooks overlap: more threads than the default pool of 2 cores.
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="docker")
 
@@ -136,9 +138,13 @@ class DockerEngine:
         if spec.uses_gpu:
             await self._check_gpu_runtime()
 
+    async def _image_config(self, image: str) -> dict[str, Any]:
+        data = await self._call(lambda c: c.api.inspect_image(image))
+        return dict(data.get("Config") or {})
+
     async def _ensure_image(self, image: str, on_pull: PullProgress | None) -> None:
         try:
-            await self._call(lambda c: c.api.inspect_image(image))
+            self._image_configs[image] = await self._image_config(image)
             return
         except (NotFound, ImageNotFound):
             pass
@@ -177,8 +183,7 @@ class DockerEngine:
             )
 
     async def start(self, spec: NotebookSpec, token: str) -> Started:
-        image = await self._call(lambda c: c.api.inspect_image(spec.image))
-        config = image.get("Config") or {}
+        config = self._image_configs.pop(spec.image, None) or await self._image_config(spec.image)
         profile_name = spec.profile
         if profile_name == profiles.AUTO:
             profile_name = profiles.detect(spec.image, config.get("Cmd"), config.get("Env"))
@@ -346,23 +351,28 @@ class DockerEngine:
 
     # -- stop, remove, logs ----------------------------------------------------------------------
 
-    async def stop(self, name: str, timeout: float) -> str:
+    async def stop(self, name: str, timeout: float) -> None:
         cname = self.container_name(name)
 
-        def stop_and_remove(c: docker.DockerClient) -> str:
+        def stop(c: docker.DockerClient) -> None:
+            with contextlib.suppress(NotFound):
+                c.api.stop(cname, timeout=int(timeout))
+
+        await self._call(stop)
+
+    async def discard(self, name: str) -> str:
+        cname = self.container_name(name)
+
+        def logs_then_remove(c: docker.DockerClient) -> str:
             try:
                 data = c.api.inspect_container(cname)
+                text = c.api.logs(cname).decode(errors="replace")
+                c.api.remove_container(cname, force=True)
             except NotFound:
                 return ""
-            c.api.stop(cname, timeout=int(timeout))
-            text = c.api.logs(cname).decode(errors="replace")
-            c.api.remove_container(cname, force=True)
             return redact(text, _env(data).get("JUPYTER_TOKEN"))
 
-        try:
-            return await self._call(stop_and_remove)
-        except NotFound:
-            return ""
+        return await self._call(logs_then_remove)
 
     async def remove_leftover(self, name: str) -> None:
         cname = self.container_name(name)
