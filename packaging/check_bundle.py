@@ -1,0 +1,250 @@
+"""Smoke-check the built bundle: it starts under Xvfb, shows its window, and quits cleanly.
+
+Usage: check_bundle.py [BUNDLE_DIR] [--runs N]   (BUNDLE_DIR defaults to packaging/dist/Labdock)
+
+Standard library only (the X calls go through ctypes and the xdotool/xprop tools), so any python3 runs it.
+Each run starts the app on a private Xvfb display with a temporary LABDOCK_HOME and a Docker socket that
+does not exist (the app must still show its window), measures process start to window mapped, checks the
+window's class and icon, closes it the way a window manager does (WM_DELETE_WINDOW), and requires exit
+status 0 with no process of the app left behind. Exits non-zero on any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WINDOW_TIMEOUT_S = 60.0
+EXIT_TIMEOUT_S = 20.0
+EXPECTED_WM_CLASS = '"labdock", "Labdock"'
+BUNDLE_FILES = (
+    "labdock",
+    "_internal/resources/labdock.svg",
+    "_internal/resources/icons/labdock-48.png",
+    "_internal/resources/states/busy.svg",
+    "_internal/PySide6/Qt/libexec/QtWebEngineProcess",
+    "_internal/PySide6/Qt/resources/qtwebengine_resources.pak",
+    "_internal/PySide6/Qt/resources/icudtl.dat",
+    "_internal/PySide6/Qt/translations/qtwebengine_locales/en-US.pak",
+    "_internal/PySide6/Qt/plugins/platforms/libqxcb.so",
+)
+
+
+class CheckFailed(Exception):
+    """A check did not pass; the message says which."""
+
+
+class _ClientMessage(ctypes.Structure):
+    _fields_ = (
+        ("type", ctypes.c_int),
+        ("serial", ctypes.c_ulong),
+        ("send_event", ctypes.c_int),
+        ("display", ctypes.c_void_p),
+        ("window", ctypes.c_ulong),
+        ("message_type", ctypes.c_ulong),
+        ("format", ctypes.c_int),
+        ("data", ctypes.c_long * 5),
+    )
+
+
+class _XEvent(ctypes.Union):
+    _fields_ = (("xclient", _ClientMessage), ("pad", ctypes.c_long * 24))
+
+
+def close_window(display: str, window: int) -> None:
+    """Send WM_DELETE_WINDOW, as a window manager's close button does (libX11 through ctypes)."""
+    xlib = ctypes.CDLL("libX11.so.6")
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XOpenDisplay.argtypes = (ctypes.c_char_p,)
+    xlib.XInternAtom.restype = ctypes.c_ulong
+    xlib.XInternAtom.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int)
+    xlib.XSendEvent.argtypes = (ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p)
+    xlib.XFlush.argtypes = xlib.XCloseDisplay.argtypes = (ctypes.c_void_p,)
+    dpy = xlib.XOpenDisplay(display.encode())
+    if not dpy:
+        raise CheckFailed(f"cannot open X display {display}")
+    try:
+        event = _XEvent()
+        event.xclient.type = 33  # ClientMessage
+        event.xclient.window = window
+        event.xclient.message_type = xlib.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
+        event.xclient.format = 32
+        event.xclient.data[0] = xlib.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
+        if not xlib.XSendEvent(dpy, window, 0, 0, ctypes.byref(event)):
+            raise CheckFailed("XSendEvent failed")
+        xlib.XFlush(dpy)
+    finally:
+        xlib.XCloseDisplay(dpy)
+
+
+def free_display() -> int:
+    for number in range(150, 250):
+        if not Path(f"/tmp/.X{number}-lock").exists() and not Path(f"/tmp/.X11-unix/X{number}").exists():
+            return number
+    raise CheckFailed("no free X display number in 150..249")
+
+
+@contextmanager
+def xvfb() -> Iterator[str]:
+    """A private Xvfb server for the duration of the block; yields its DISPLAY."""
+    number = free_display()
+    server = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise CheckFailed(f"Xvfb :{number} did not start")
+            time.sleep(0.02)
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def find_window(display: str) -> int | None:
+    """The id of a mapped window named Labdock, or None."""
+    found = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--name", "^Labdock"],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    ids = found.stdout.split()
+    return int(ids[0]) if ids else None
+
+
+def xprop(display: str, window: int, prop: str) -> str:
+    out = subprocess.run(
+        ["xprop", "-id", str(window), prop],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip()
+
+
+def session_processes(sid: int) -> list[str]:
+    """`pid command` of every process still in session `sid` (the app was started as its leader)."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[3]) == sid:
+            left.append(f"{stat.parent.name} {text.split('(', 1)[1].rsplit(')', 1)[0]}")
+    return left
+
+
+def app_env(display: str, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("LABDOCK_RESOURCES", "QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    runtime = home / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env.update(
+        DISPLAY=display,
+        QT_QPA_PLATFORM="xcb",
+        QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox",
+        LABDOCK_HOME=str(home / "labdock"),
+        DOCKER_HOST=f"unix://{home}/no-docker.sock",
+        XDG_RUNTIME_DIR=str(runtime),
+    )
+    return env
+
+
+def run_once(exe: Path, display: str) -> float:
+    """Start, see the window, close it; returns seconds from process start to window mapped."""
+    with tempfile.TemporaryDirectory(prefix="labdock-check-") as tmp:
+        home = Path(tmp)
+        log = (home / "app.log").open("w+")
+        start = time.monotonic()
+        app = subprocess.Popen([str(exe)], env=app_env(display, home), stdout=log, stderr=log, start_new_session=True)
+        try:
+            window = None
+            while window is None:
+                if app.poll() is not None:
+                    raise CheckFailed(f"the app exited with {app.returncode} before showing its window")
+                if time.monotonic() - start > WINDOW_TIMEOUT_S:
+                    raise CheckFailed(f"no Labdock window within {WINDOW_TIMEOUT_S:.0f} s")
+                window = find_window(display)
+                if window is None:
+                    time.sleep(0.01)
+            shown = time.monotonic() - start
+            wm_class = xprop(display, window, "WM_CLASS")
+            if EXPECTED_WM_CLASS not in wm_class:
+                raise CheckFailed(f"unexpected {wm_class} (desktop_entry.WM_CLASS must match)")
+            if "_NET_WM_ICON(CARDINAL)" not in xprop(display, window, "_NET_WM_ICON"):
+                raise CheckFailed("the window has no icon: the bundle's resources/ folder was not found")
+            close_window(display, window)
+            try:
+                code = app.wait(EXIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise CheckFailed(f"the app did not exit within {EXIT_TIMEOUT_S:.0f} s of closing its window") from None
+            if code != 0:
+                raise CheckFailed(f"the app exited with status {code}")
+            time.sleep(0.2)
+            left = session_processes(app.pid)
+            if left:
+                raise CheckFailed(f"processes left behind: {left}")
+            return shown
+        except CheckFailed:
+            log.seek(0)
+            sys.stderr.write(f"--- app output ---\n{log.read()}--- end ---\n")
+            raise
+        finally:
+            if app.poll() is None:
+                os.killpg(app.pid, signal.SIGKILL)
+                app.wait()
+            for line in session_processes(app.pid):
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            log.close()
+
+
+def check_files(bundle: Path) -> None:
+    missing = [name for name in BUNDLE_FILES if not (bundle / name).exists()]
+    if missing:
+        raise CheckFailed(f"missing from {bundle}: {', '.join(missing)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle", nargs="?", type=Path, default=HERE / "dist" / "Labdock")
+    parser.add_argument("--runs", type=int, default=3, help="start/close cycles (first one is the cold start)")
+    args = parser.parse_args()
+    try:
+        for tool in ("Xvfb", "xdotool", "xprop"):
+            if shutil.which(tool) is None:
+                raise CheckFailed(f"{tool} is not installed (apt-get install -y xvfb xdotool x11-utils)")
+        check_files(args.bundle)
+        times = []
+        with xvfb() as display:
+            for run in range(1, args.runs + 1):
+                times.append(run_once(args.bundle / "labdock", display))
+                print(f"run {run}: window shown {times[-1]:.2f} s after process start; closed, exit 0, nothing left")
+    except CheckFailed as exc:
+        print(f"FAIL: {exc}", file=sys.stderr)
+        return 1
+    print(f"OK: {args.bundle} starts to window in {statistics.median(times):.2f} s (median of {len(times)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
