@@ -68,7 +68,7 @@ def desktop_file_text(command: Sequence[str]) -> str:
     lines = [
         "[Desktop Entry]",
         "Type=Application",
-        "Version=1.5",
+        "Version=1.4",
         "Name=Labdock",
         "GenericName=JupyterLab notebook manager",
         "Comment=JupyterLab notebooks in containers on your GPU workstation, from one window",
