@@ -16,7 +16,7 @@ import time
 from bench.common import PREFIX, Bench, Figure, median, percentile
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.engines import profiles
-from desktop.engines.docker_engine import DockerEngine, _free_loopback_port
+from desktop.engines.docker_engine import DockerEngine, free_loopback_port
 from desktop.engines.readiness import http_status
 from desktop.services import build_services
 
@@ -27,7 +27,7 @@ async def floor_launch(bench: Bench, engine: DockerEngine, index: int) -> float:
     spec = NotebookSpec(f"floor-{index}", bench.image, network_mode=NetworkMode.HOST, work_dir=bench.home / "floor")
     spec.work_dir.mkdir(exist_ok=True)  # type: ignore[union-attr]
     token = secrets.token_urlsafe(32)
-    port = _free_loopback_port()
+    port = free_loopback_port()
     kwargs = engine.container_config(spec, token, profiles.get(profiles.PLAIN), {"User": "1000"}, port)
     url = f"http://127.0.0.1:{port}/"
     began = time.perf_counter()

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from desktop.core.errors import InvalidSpec, LabdockError
+from desktop.core.errors import EngineUnavailable, InvalidSpec, LabdockError
 from desktop.core.models import ALL_GPUS, Notebook, NotebookSpec, NotebookState
 from desktop.core.validation import format_bytes, parse_memory, validate_cpus
 from desktop.engines import profiles
@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         "--profile", choices=profiles.PROFILES, default=profiles.AUTO, help="how to start JupyterLab in the image"
     )
     new.add_argument("--network", choices=("bridge", "host"), help="network mode (default from the preferences)")
+    new.add_argument(
+        "--engine",
+        choices=("docker", "local"),
+        help="docker (default) or local: JupyterLab as a process here, without Docker",
+    )
     new.add_argument("--no-wait", action="store_true", help="return once the launch has begun")
     sub.add_parser("ls", help="list notebooks")
     url = sub.add_parser("url", help="print a notebook's URL with its token, for a browser")
@@ -78,13 +83,15 @@ def _spec(args: argparse.Namespace, services: Services) -> NotebookSpec:
         work_dir=args.work_dir.expanduser().absolute() if args.work_dir else None,
         profile=args.profile,
         network_mode=settings.network if args.network is None else type(settings.network)(args.network),
+        engine=args.engine or settings.default_engine,
     )
 
 
 def _table(notebooks: Sequence[Notebook]) -> str:
-    rows = [("NAME", "STATE", "GPU", "IMAGE", "URL")]
+    rows = [("NAME", "STATE", "ENGINE", "GPU", "IMAGE", "URL")]
     for nb in sorted(notebooks, key=lambda n: n.name):
-        rows.append((nb.name, nb.state.value, nb.spec.gpu_label, nb.spec.image, nb.url or "-"))
+        image = nb.spec.image if nb.engine == "docker" else "-"
+        rows.append((nb.name, nb.state.value, nb.engine, nb.spec.gpu_label, image, nb.url or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows
@@ -95,7 +102,8 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
     manager: NotebookManager = services.manager
     try:
         spec = _spec(args, services) if args.command == "new" else None
-        await manager.restore()
+        if not await manager.refresh():
+            _without_docker(args, manager, spec)
         if args.command == "new":
             assert spec is not None
             notebook = await manager.create(spec, wait=not args.no_wait)
@@ -125,6 +133,18 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
         await manager.close()
 
 
+def _without_docker(args: argparse.Namespace, manager: NotebookManager, spec: NotebookSpec | None) -> None:
+    """Docker does not answer: local notebooks still work; anything else gets the engine's one line."""
+    problem = manager.engine_problem or "Docker is not reachable"
+    local = {n.name for n in manager.list() if n.engine == "local"}
+    if args.command == "ls":
+        print(_table([n for n in manager.list() if n.engine == "local"]))
+        raise EngineUnavailable(f"{problem} (only local notebooks are listed)")
+    if (spec is not None and spec.engine == "local") or getattr(args, "name", None) in local:
+        return
+    raise EngineUnavailable(problem)
+
+
 def _report_launch(notebook: Notebook, no_wait: bool) -> int:
     if notebook.state is NotebookState.FAILED:
         print(f"labdock: '{notebook.name}' failed to start: {notebook.error}", file=sys.stderr)
@@ -151,7 +171,7 @@ async def _until_container_started(notebook: Notebook) -> None:
 async def _logs(manager: NotebookManager, args: argparse.Namespace) -> None:
     notebook = manager.get(args.name)
     if args.follow and notebook.state.active:
-        async for line in manager.engine.follow_logs(args.name):
+        async for line in manager.follow_logs(args.name):
             print(line, flush=True)
         return
     text = await manager.logs(args.name, args.tail)

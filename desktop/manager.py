@@ -61,7 +61,7 @@ EngineListener = Callable[[str | None], None]  # the engine's problem, or None o
 class NotebookManager:
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | list[Engine],
         paths: Paths,
         *,
         ready_timeout: float = 120.0,
@@ -69,7 +69,8 @@ class NotebookManager:
         container_uid: int = 1000,
         gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
     ) -> None:
-        self.engine = engine
+        self.engines: dict[str, Engine] = {e.name: e for e in ([engine] if not isinstance(engine, list) else engine)}
+        self.engine = next(iter(self.engines.values()))  # the default engine
         self.paths = paths
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
@@ -127,6 +128,12 @@ class NotebookManager:
             notebook.pull_progress = None
         self._emit(EventKind.CHANGED, notebook)
 
+    def _engine(self, spec: NotebookSpec) -> Engine:
+        try:
+            return self.engines[spec.engine]
+        except KeyError:
+            raise InvalidSpec(f"unknown engine '{spec.engine}'; available: {', '.join(self.engines)}") from None
+
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
@@ -136,12 +143,13 @@ class NotebookManager:
         """Add a notebook and launch it. Bad requests raise before any row or container exists;
         launch trouble ends in FAILED with the reason. With wait, returns once READY or FAILED."""
         spec = validate_spec(spec)
-        if spec.name in self._notebooks or await self._exists_elsewhere(spec.name):
+        self._engine(spec)
+        if spec.name in self._notebooks or await self._exists_elsewhere(spec):
             raise NotebookExists(spec.name)
         if spec.uses_gpu and self._gpu_resolver is not None:
             await asyncio.to_thread(self._gpu_resolver, spec.gpus)  # a GPU that is not here: say so now
         spec = self._with_work_dir(spec)
-        notebook = Notebook(spec=spec, engine=self.engine.name)
+        notebook = Notebook(spec=spec)
         self._notebooks[spec.name] = notebook
         self._emit(EventKind.ADDED, notebook)
         return await self._launch_task(notebook, wait, first=True)
@@ -153,12 +161,20 @@ class NotebookManager:
             return notebook
         notebook.spec = self._with_work_dir(notebook.spec)
         self._set(notebook, NotebookState.CREATING)
-        await self.engine.remove_leftover(name)  # e.g. a container that was killed outside Labdock
+        await self._engine(notebook.spec).remove_leftover(name)  # e.g. a container that was killed outside Labdock
         return await self._launch_task(notebook, wait, first=False)
 
-    async def _exists_elsewhere(self, name: str) -> bool:
-        """Another Labdock process may have made it: Docker knows."""
-        return any(found.spec.name == name for found in await self.engine.find())
+    async def _exists_elsewhere(self, spec: NotebookSpec) -> bool:
+        """Another Labdock process may have made it: the engines know. An engine that does not answer
+        matters only when the new notebook is to run on it."""
+        for engine in self.engines.values():
+            try:
+                if any(found.spec.name == spec.name for found in await engine.find()):
+                    return True
+            except EngineUnavailable:
+                if engine.name == spec.engine:
+                    raise
+        return False
 
     async def _launch_task(self, notebook: Notebook, wait: bool, first: bool) -> Notebook:
         task = self._spawn(notebook.name, self._launch(notebook, first))
@@ -188,7 +204,7 @@ class NotebookManager:
         spec = notebook.spec
         async with self._lock(spec.name):
             try:
-                await self.engine.prepare(spec, lambda done, total: self._pulling(notebook, done, total))
+                await self._engine(spec).prepare(spec, lambda done, total: self._pulling(notebook, done, total))
                 self._set(notebook, NotebookState.STARTING)
                 for attempt in range(PORT_ATTEMPTS):
                     try:
@@ -199,7 +215,7 @@ class NotebookManager:
                         if not exc.port_taken or attempt == PORT_ATTEMPTS - 1:
                             raise
                         log.info("port taken while %s started; trying another", spec.name)
-                        await self.engine.remove_leftover(spec.name)
+                        await self._engine(spec).remove_leftover(spec.name)
             except NotebookExists:
                 # Another Labdock process won the race for this name: its notebook is the real one.
                 if first:
@@ -213,7 +229,8 @@ class NotebookManager:
 
     async def _start_once(self, notebook: Notebook) -> None:
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        start = asyncio.ensure_future(self.engine.start(notebook.spec, token))
+        engine = self._engine(notebook.spec)
+        start = asyncio.ensure_future(engine.start(notebook.spec, token))
         try:
             started = await asyncio.shield(start)
         except asyncio.CancelledError:
@@ -223,7 +240,7 @@ class NotebookManager:
         notebook.container_id, notebook.url, notebook.token = started.container_id, started.url, token
         self._emit(EventKind.CHANGED, notebook)
         await asyncio.to_thread(self._store.put, notebook.spec)
-        await wait_ready(started.url, token, lambda: self.engine.exit_status(started.container_id), self.ready_timeout)
+        await wait_ready(started.url, token, lambda: engine.exit_status(started.container_id), self.ready_timeout)
 
     def _pulling(self, notebook: Notebook, done: int, total: int) -> None:
         # Called from the engine's worker thread: hop onto the loop before touching state.
@@ -244,7 +261,7 @@ class NotebookManager:
         A notebook whose very first launch failed is not remembered across restarts."""
         if notebook.container_id is not None:
             with contextlib.suppress(LabdockError):
-                await self.engine.remove_leftover(notebook.name)
+                await self._engine(notebook.spec).remove_leftover(notebook.name)
         if forget:
             await asyncio.to_thread(self._store.forget, notebook.name)
         notebook.container_id = notebook.url = notebook.token = None
@@ -289,7 +306,7 @@ class NotebookManager:
             before = notebook.state
             self._set(notebook, NotebookState.STOPPING)
             try:
-                await self.engine.stop(name, self.stop_timeout)
+                await self._engine(notebook.spec).stop(name, self.stop_timeout)
             except LabdockError as exc:
                 self._set(notebook, before, f"could not stop: {exc}")
                 raise
@@ -297,7 +314,7 @@ class NotebookManager:
             notebook.started_at = None
             self._set(notebook, NotebookState.STOPPED)
             # Tidy up after the user sees STOPPED; the lock keeps a new start from racing it.
-            logs = await self.engine.discard(name)
+            logs = await self._engine(notebook.spec).discard(name)
             if logs:
                 await asyncio.to_thread(write_atomic, self.paths.saved_log(name), logs)
             await asyncio.to_thread(self._store.put, notebook.spec)
@@ -315,7 +332,7 @@ class NotebookManager:
         if notebook.state is not NotebookState.STOPPED:
             await self.stop(name)
         async with self._lock(name):
-            await self.engine.remove_leftover(name)
+            await self._engine(notebook.spec).remove_leftover(name)
             await asyncio.to_thread(self._store.forget, name)
             with contextlib.suppress(FileNotFoundError):
                 self.paths.saved_log(name).unlink()
@@ -340,21 +357,31 @@ class NotebookManager:
     async def restore(self) -> None:
         """Adopt this installation's containers and remembered notebooks; safe to call again to
         catch up with changes made elsewhere (another Labdock, `docker kill`)."""
-        found = await self.engine.find()
+        found: list[Found] = []
+        unavailable: dict[str, EngineUnavailable] = {}
+        for engine in self.engines.values():
+            try:
+                found.extend(await engine.find())
+            except EngineUnavailable as exc:
+                unavailable[engine.name] = exc  # keep its rows as they are; the other engines go on
         remembered = await asyncio.to_thread(self._store.load)
         seen: set[str] = set()
         for item in found:
             seen.add(item.spec.name)
             await self._adopt(item)
         for name, spec in remembered.items():
-            if name not in seen and name not in self._notebooks:
-                notebook = Notebook(spec=spec, state=NotebookState.STOPPED, engine=self.engine.name)
+            if name not in seen and name not in self._notebooks and spec.engine in self.engines:
+                notebook = Notebook(spec=spec, state=NotebookState.STOPPED)
                 self._notebooks[name] = notebook
                 self._emit(EventKind.ADDED, notebook)
         for notebook in list(self._notebooks.values()):
+            if notebook.spec.engine in unavailable:
+                continue
             if notebook.name not in seen and notebook.state is NotebookState.READY and not self._busy(notebook.name):
                 notebook.container_id = notebook.url = notebook.token = None
                 self._set(notebook, NotebookState.STOPPED, "its container was removed outside Labdock")
+        if unavailable:
+            raise next(iter(unavailable.values()))
 
     def _busy(self, name: str) -> bool:
         task = self._tasks.get(name)
@@ -377,7 +404,7 @@ class NotebookManager:
             await self._clean_interrupted(item, notebook)
             return
         if notebook is None:
-            notebook = Notebook(spec=item.spec, engine=self.engine.name)
+            notebook = Notebook(spec=item.spec)
             self._notebooks[name] = notebook
         if notebook.container_id != item.container_id:
             notebook.token = None
@@ -398,10 +425,10 @@ class NotebookManager:
 
     async def _clean_interrupted(self, item: Found, notebook: Notebook | None) -> None:
         """A container whose launching process died before starting it: remove it, keep the row."""
-        await self.engine.remove_leftover(item.spec.name)
+        await self._engine(item.spec).remove_leftover(item.spec.name)
         added = notebook is None
         if notebook is None:
-            notebook = Notebook(spec=item.spec, engine=self.engine.name)
+            notebook = Notebook(spec=item.spec)
             self._notebooks[item.spec.name] = notebook
         notebook.container_id = notebook.url = notebook.token = None
         notebook.state = NotebookState.STOPPED
@@ -410,7 +437,7 @@ class NotebookManager:
 
     async def _ended_state(self, item: Found) -> tuple[NotebookState, str | None]:
         exit_code = item.exit_code
-        ended = await self.engine.exit_status(item.container_id)
+        ended = await self._engine(item.spec).exit_status(item.container_id)
         if ended is not None and ended.oom_killed:
             return NotebookState.FAILED, "stopped outside Labdock: it ran out of memory (OOMKilled)"
         if ended is not None:
@@ -426,11 +453,12 @@ class NotebookManager:
             return
         async with self._lock(notebook.name):
             try:
-                token = await self.engine.token(container_id)
+                engine = self._engine(notebook.spec)
+                token = await engine.token(container_id)
                 if token is None:
                     raise LabdockError("the container carries no token")
                 notebook.token = token
-                await wait_ready(notebook.url, token, lambda: self.engine.exit_status(container_id), self.ready_timeout)
+                await wait_ready(notebook.url, token, lambda: engine.exit_status(container_id), self.ready_timeout)
             except LabdockError as exc:
                 await self._fail_launch(notebook, str(exc))
                 return
@@ -444,15 +472,15 @@ class NotebookManager:
         if notebook.state is not NotebookState.READY or notebook.url is None:
             raise LabdockError(f"'{name}' is not running (it is {notebook.state.value})")
         if notebook.token is None and notebook.container_id is not None:
-            notebook.token = await self.engine.token(notebook.container_id)
+            notebook.token = await self._engine(notebook.spec).token(notebook.container_id)
         url = notebook.url_with_token()
         assert url is not None
         return url
 
     async def logs(self, name: str, tail: int | None = None) -> str:
         """The server's log, or the log saved when it was last stopped."""
-        self.get(name)
-        text = await self.engine.logs(name, tail)
+        notebook = self.get(name)
+        text = await self._engine(notebook.spec).logs(name, tail)
         if text is not None:
             return text
         try:
@@ -465,8 +493,7 @@ class NotebookManager:
 
     def follow_logs(self, name: str) -> AsyncIterator[str]:
         """The server's log lines as they come (token redacted), until the server ends."""
-        self.get(name)
-        return self.engine.follow_logs(name)
+        return self._engine(self.get(name).spec).follow_logs(name)
 
     async def close(self) -> None:
         """Stop watching (notebooks keep running; the next start adopts them)."""
@@ -475,4 +502,5 @@ class NotebookManager:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
-        await self.engine.close()
+        for engine in self.engines.values():
+            await engine.close()

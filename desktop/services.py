@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.engines.docker_engine import DockerEngine, DockerSettings
+from desktop.engines.local_engine import LocalEngine
 from desktop.gpu import Nvml, resolve_gpus
 from desktop.manager import NotebookManager
 from desktop.settings import Settings, load_settings
@@ -42,7 +43,8 @@ def build_services(paths: Paths | None = None) -> Services:
             gpu_resolver=gpu_resolver,
         )
     )
+    local = LocalEngine(paths.data_dir / "local", gpu_resolver=gpu_resolver)
     manager = NotebookManager(
-        engine, paths, ready_timeout=settings.ready_timeout, container_uid=uid, gpu_resolver=gpu_resolver
+        [engine, local], paths, ready_timeout=settings.ready_timeout, container_uid=uid, gpu_resolver=gpu_resolver
     )
     return Services(paths, settings, manager, nvml)

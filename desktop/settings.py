@@ -30,6 +30,7 @@ class Settings:
     default_image: str = DEFAULT_CPU_IMAGE
     default_gpu_image: str = DEFAULT_GPU_IMAGE
     network_mode: str = NetworkMode.BRIDGE.value
+    default_engine: str = "docker"
     docker_host: str | None = None
     container_prefix: str = "labdock-"
     pull_missing: bool = True

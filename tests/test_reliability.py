@@ -210,9 +210,9 @@ def test_port_taken_in_host_mode_is_retried(
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
     taken = blocker.getsockname()[1]
-    real = engine_module._free_loopback_port
+    real = engine_module.free_loopback_port
     picks = iter([taken])
-    monkeypatch.setattr(engine_module, "_free_loopback_port", lambda: next(picks, None) or real())
+    monkeypatch.setattr(engine_module, "free_loopback_port", lambda: next(picks, None) or real())
 
     async def scenario() -> None:
         mgr = manager()

@@ -60,6 +60,7 @@ class NotebookSpec:
     work_dir: Path | None = None
     profile: str = "auto"
     network_mode: NetworkMode = NetworkMode.BRIDGE
+    engine: str = "docker"  # or "local": JupyterLab as a child process, no Docker
 
     @property
     def uses_gpu(self) -> bool:
@@ -107,12 +108,15 @@ class Notebook:
     error: str | None = None
     started_at: float | None = None
     pull_progress: tuple[int, int] | None = None  # bytes done, bytes total
-    engine: str = "docker"
     updated_at: float = field(default_factory=time.time)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def engine(self) -> str:
+        return self.spec.engine
 
     def url_with_token(self) -> str | None:
         if not self.url or not self.token:

@@ -50,7 +50,7 @@ class DockerSettings:
     gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
 
 
-def _free_loopback_port() -> int:
+def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -189,7 +189,7 @@ class DockerEngine:
             profile_name = profiles.detect(spec.image, config.get("Cmd"), config.get("Env"))
         profile = profiles.get(profile_name)
         host_mode = spec.network_mode is NetworkMode.HOST
-        port = _free_loopback_port() if host_mode else CONTAINER_PORT
+        port = free_loopback_port() if host_mode else CONTAINER_PORT
         gpu_ids = await asyncio.to_thread(self._resolve_gpus, spec.gpus)
         kwargs = self.container_config(spec, token, profile, config, port, gpu_ids)
         try:

@@ -17,7 +17,7 @@ AUTO, DOCKER_STACKS, PLAIN = PROFILES
 
 # Our server settings: no browser, no news or update prompts in embedded tabs, no port hopping
 # (a taken port must fail loudly, not move silently). The token comes from JUPYTER_TOKEN.
-_COMMON_ARGS = (
+COMMON_ARGS = (
     "--ServerApp.open_browser=False",
     "--ServerApp.port_retries=0",
     "--LabApp.news_url=None",
@@ -38,7 +38,7 @@ class Profile:
             f"--ServerApp.ip={ip}",
             f"--ServerApp.port={port}",
             f"--ServerApp.root_dir={self.work_mount}",
-            *_COMMON_ARGS,
+            *COMMON_ARGS,
         ]
 
 
