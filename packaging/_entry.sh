@@ -1,5 +1,5 @@
 # Sourced by install.sh and uninstall.sh: run `labdock <install|uninstall>-desktop` from the bundle, or,
-# while the bundle's CLI lacks that command, desktop.desktop_entry with the repository's Python.
+# while the bundle's CLI lacks that command, desktop.desktop_entry with the enclosing repository's Python.
 # Arguments: install|uninstall [BUNDLE_DIR]; BUNDLE_DIR defaults to this script's folder when it sits in a
 # bundle (build.sh copies the scripts there), else packaging/dist/Labdock.
 set -euo pipefail
@@ -20,7 +20,10 @@ fi
 if "$_exe" --help 2>/dev/null | grep -q "${_action}-desktop"; then
     exec "$_exe" "${_action}-desktop"
 fi
-_root="$(dirname "$_here")"
+_root="$_here"
+while [[ "$_root" != / && ! -f "$_root/desktop/desktop_entry.py" ]]; do
+    _root="$(dirname "$_root")"
+done
 _python="${PYTHON:-$_root/.venv/bin/python}"
 if [[ ! -x "$_python" || ! -f "$_root/desktop/desktop_entry.py" ]]; then
     echo "$_exe has no ${_action}-desktop command and no Labdock source tree is beside this script" >&2

@@ -41,6 +41,12 @@ BUNDLE_FILES = (
     "_internal/PySide6/Qt/plugins/platforms/libqxcb.so",
 )
 
+LINKED = (  # every library these need must resolve inside the bundle or on the system
+    "_internal/PySide6/Qt/libexec/QtWebEngineProcess",
+    "_internal/PySide6/QtWebEngineWidgets.abi3.so",
+    "_internal/PySide6/Qt/plugins/platforms/libqxcb.so",
+)
+
 
 class CheckFailed(Exception):
     """A check did not pass; the message says which."""
@@ -222,6 +228,12 @@ def check_files(bundle: Path) -> None:
     missing = [name for name in BUNDLE_FILES if not (bundle / name).exists()]
     if missing:
         raise CheckFailed(f"missing from {bundle}: {', '.join(missing)}")
+    env = {**os.environ, "LD_LIBRARY_PATH": str(bundle / "_internal")}
+    for name in LINKED:
+        out = subprocess.run(["ldd", str(bundle / name)], env=env, capture_output=True, text=True, check=False)
+        unresolved = [line.split()[0] for line in out.stdout.splitlines() if "not found" in line]
+        if out.returncode != 0 or unresolved:
+            raise CheckFailed(f"{name} cannot load: {unresolved or out.stderr.strip()}")
 
 
 def main() -> int:
