@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--tail", type=int, help="only the last N lines")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     sub.add_parser("gui", help="open the window (the same as no command)")
+    sub.add_parser("install-desktop", help="add Labdock to your desktop's applications menu")
+    sub.add_parser("uninstall-desktop", help="remove Labdock from your desktop's applications menu")
     return parser
 
 
@@ -179,12 +181,27 @@ async def _logs(manager: NotebookManager, args: argparse.Namespace) -> None:
         print(text.rstrip("\n"))
 
 
+def _desktop_entry(install: bool) -> int:
+    from desktop import desktop_entry
+
+    try:
+        paths = desktop_entry.install() if install else desktop_entry.uninstall()
+    except OSError as exc:
+        print(f"labdock: {exc}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in (None, "gui"):
         from desktop.app import main as gui_main  # Qt is loaded only for the window
 
         return gui_main()
+    if args.command in ("install-desktop", "uninstall-desktop"):
+        return _desktop_entry(args.command == "install-desktop")
     try:
         services = build_services()
         return asyncio.run(_run(args, services))

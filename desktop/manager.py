@@ -29,7 +29,7 @@ from desktop.core.errors import (
     NoSuchNotebook,
     NotebookExists,
 )
-from desktop.core.models import Notebook, NotebookSpec, NotebookState
+from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
 from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found
 from desktop.engines.readiness import http_status, wait_ready
@@ -204,7 +204,13 @@ class NotebookManager:
         spec = notebook.spec
         async with self._lock(spec.name):
             try:
-                await self._engine(spec).prepare(spec, lambda done, total: self._pulling(notebook, done, total))
+                loop = asyncio.get_running_loop()
+
+                def report(status: PullStatus) -> None:
+                    # From the engine's worker thread: hop onto the loop before touching state.
+                    loop.call_soon_threadsafe(self._pulling, notebook, status)
+
+                await self._engine(spec).prepare(spec, report)
                 self._set(notebook, NotebookState.STARTING)
                 for attempt in range(PORT_ATTEMPTS):
                     try:
@@ -242,19 +248,12 @@ class NotebookManager:
         await asyncio.to_thread(self._store.put, notebook.spec)
         await wait_ready(started.url, token, lambda: engine.exit_status(started.container_id), self.ready_timeout)
 
-    def _pulling(self, notebook: Notebook, done: int, total: int) -> None:
-        # Called from the engine's worker thread: hop onto the loop before touching state.
-        def update() -> None:
-            notebook.pull_progress = (done, total)
-            if notebook.state is not NotebookState.PULLING:
-                notebook.state = NotebookState.PULLING
-            self._emit(EventKind.CHANGED, notebook)
-
-        self._loop.call_soon_threadsafe(update)
-
-    @property
-    def _loop(self) -> asyncio.AbstractEventLoop:
-        return asyncio.get_running_loop()
+    def _pulling(self, notebook: Notebook, status: PullStatus) -> None:
+        if notebook.state not in (NotebookState.CREATING, NotebookState.PULLING):
+            return  # a late report after the launch moved on (or was stopped)
+        notebook.pull_progress = status
+        notebook.state = NotebookState.PULLING
+        self._emit(EventKind.CHANGED, notebook)
 
     async def _fail_launch(self, notebook: Notebook, reason: str, forget: bool = False) -> None:
         """A failed launch leaves no container behind; the reason (with the log tail) stays on the row.

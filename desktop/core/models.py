@@ -7,7 +7,7 @@ import enum
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class NotebookState(enum.Enum):
@@ -42,6 +42,15 @@ class NetworkMode(enum.Enum):
 PROFILE_NAMES = ("auto", "docker-stacks", "plain")
 CPU_ONLY: tuple[str, ...] = ()
 ALL_GPUS: tuple[str, ...] = ("all",)
+
+
+class PullStatus(NamedTuple):
+    """How far an image pull has got (Docker reports bytes per layer)."""
+
+    bytes_done: int
+    bytes_total: int
+    layers_done: int
+    layers_total: int
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,7 @@ class Notebook:
     container_id: str | None = None
     error: str | None = None
     started_at: float | None = None
-    pull_progress: tuple[int, int] | None = None  # bytes done, bytes total
+    pull_progress: PullStatus | None = None
     updated_at: float = field(default_factory=time.time)
 
     @property

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from desktop.core.models import NotebookSpec
+from desktop.core.models import NotebookSpec, PullStatus
 
-PullProgress = Callable[[int, int], None]  # bytes done, bytes total
+PullProgress = Callable[[PullStatus], None]  # called from a worker thread
 
 
 @dataclass(frozen=True)

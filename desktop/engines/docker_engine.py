@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ from desktop.core.errors import EngineUnavailable, InvalidSpec, LabdockError, No
 from desktop.core.models import ALL_GPUS, NetworkMode, NotebookSpec
 from desktop.engines import profiles
 from desktop.engines.base import Exit, Found, PullProgress, Started
+from desktop.engines.pull import PullCancelled, follow_pull
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -150,25 +152,24 @@ class DockerEngine:
             pass
         if not self.settings.pull_missing:
             raise LabdockError(f"the image '{image}' is not on this machine (pull it first: docker pull {image})")
+        cancel = threading.Event()
         try:
-            await self._call(lambda c: self._pull(c, image, on_pull))
-        except (APIError, NotFound) as exc:
+            await self._call(lambda c: self._pull(c, image, on_pull, cancel))
+        except asyncio.CancelledError:
+            cancel.set()  # the worker thread stops at the next event and closes the stream
+            raise
+        except PullCancelled:
+            raise
+        except (APIError, NotFound, LabdockError) as exc:
             raise LabdockError(
                 f"the image '{image}' is not on this machine and could not be pulled: {_explain(exc)}"
             ) from exc
 
-    @staticmethod
-    def _pull(client: docker.DockerClient, image: str, on_pull: PullProgress | None) -> None:
+    def _pull(
+        self, client: docker.DockerClient, image: str, on_pull: PullProgress | None, cancel: threading.Event
+    ) -> None:
         repository, tag = _split_tag(image)
-        layers: dict[str, tuple[int, int]] = {}
-        for event in client.api.pull(repository, tag=tag, stream=True, decode=True):
-            if "error" in event:
-                raise APIError(event["error"])
-            detail = event.get("progressDetail") or {}
-            if event.get("id") and detail.get("total"):
-                layers[event["id"]] = (int(detail.get("current", 0)), int(detail["total"]))
-                if on_pull is not None:
-                    on_pull(sum(d for d, _ in layers.values()), sum(t for _, t in layers.values()))
+        follow_pull(client.api.pull(repository, tag=tag, stream=True, decode=True), on_pull, cancel)
 
     async def _check_gpu_runtime(self) -> None:
         """Say how to fix an engine that cannot hand out GPUs now, not after a container fails."""
