@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import Figure
 from desktop.gpu import Nvml, attribute
 from tests.gpu.fake_nvml import FakeNvml, make_gpus
 
@@ -33,7 +34,8 @@ def per_call_ms(call: Callable[[], object], runs: int = 2000, repeats: int = 5) 
     return min(means)
 
 
-def main() -> int:
+def measure() -> tuple[float, float]:
+    """(ms per sample, ms per attribution) through the fake driver."""
     fake = FakeNvml(gpus=make_gpus(GPUS, procs_per_gpu=7))
     fake.gpus[0].processes = fake.gpus[0].processes[:1]  # 7*7 + 1 = 50 processes
     fake.install(setattr)
@@ -49,10 +51,28 @@ def main() -> int:
         notebooks = {f"{p.pid:064x}": f"nb{p.pid}" for s in samples for p in s.processes[::2]}
         attribute_ms = per_call_ms(lambda: attribute(samples, notebooks, Path(proc)), runs=200)
     nvml.close()
-    verdict = "pass" if sample_ms < TARGET_MS else "FAIL"
-    print(f"gpu sample ({GPUS} GPUs, {PROCS} procs): {sample_ms:.3f} ms (target {TARGET_MS:g} ms): {verdict}")
-    print(f"gpu attribution ({PROCS} procs via /proc cgroup files): {attribute_ms:.3f} ms")
-    return 0 if verdict == "pass" else 1
+    return sample_ms, attribute_ms
+
+
+def run(bench: object = None) -> list[Figure]:
+    sample_ms, attribute_ms = measure()
+    return [
+        Figure(
+            f"gpu sample ({GPUS} GPUs, {PROCS} procs)",
+            f"{sample_ms:.3f} ms",
+            f"{TARGET_MS:g} ms",
+            sample_ms < TARGET_MS,
+            "fake driver: Labdock's own cost",
+        ),
+        Figure(f"gpu attribution ({PROCS} procs via /proc cgroup files)", f"{attribute_ms:.3f} ms", "-", None),
+    ]
+
+
+def main() -> int:
+    figures = run()
+    for figure in figures:
+        print(figure.line())
+    return 0 if all(f.passed is not False for f in figures) else 1
 
 
 if __name__ == "__main__":
