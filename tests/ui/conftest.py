@@ -22,6 +22,7 @@ import qasync
 from PySide6.QtCore import QCoreApplication, Qt
 from pytestqt.qtbot import QtBot
 
+import desktop.ui  # noqa: F401  (its refcount guard must be in place before Qt runs)
 from desktop.services import Services
 
 # QtWebEngine loads lazily (first tab) and needs this before the QApplication exists.
@@ -30,8 +31,9 @@ QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
 T = TypeVar("T")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
+    """One loop for the session (a Qt app hosts one qasync loop well; a second one stalls)."""
     loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     try:
@@ -40,6 +42,8 @@ def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
         for task in asyncio.all_tasks(loop):
             task.cancel()
         asyncio.events._set_running_loop(None)
+        loop._QEventLoop__is_running = False  # type: ignore[attr-defined]  # close() refuses a running loop
+        loop.close()  # also ends the loop's worker threads (asyncio.to_thread)
         asyncio.set_event_loop(None)
 
 
