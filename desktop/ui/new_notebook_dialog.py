@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -73,6 +74,7 @@ class NewNotebookDialog(QDialog):
         self.image_combo.addItems(image_choices(settings))
         self.image_combo.setCurrentText(settings.recent_images[0] if settings.recent_images else settings.default_image)
         self.image_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.image_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.image_problem = self._problem_label()
         self.use_gpu = QCheckBox("Use GPU")
         self.use_gpu.setEnabled(False)
@@ -177,7 +179,17 @@ class NewNotebookDialog(QDialog):
         self._show(self.image_problem, found.get("image"))
         self._show(self.memory_problem, found.get("memory"))
         self.create_button.setEnabled(not found)
+        self._fit()
         return not found
+
+    def _fit(self) -> None:
+        """Grow to show a wrapped reason in full (a form layout does not do it by itself)."""
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+            height = max(self.height(), self.sizeHint().height())
+            if height != self.height():
+                self.resize(self.width(), height)
 
     @staticmethod
     def _show(label: QLabel, text: str | None) -> None:
