@@ -51,12 +51,18 @@ class TabArea(QTabWidget):
         return len(tabs)
 
     def _new_tab(self, name: str) -> NotebookTab:
-        view = self._make_view(name, lambda: self._new_tab(name).view)
+        view = self._make_view(name, lambda: self._popup(name))
         tab = NotebookTab(name, view, self)
         index = self.addTab(tab, name)
         self.setTabToolTip(index, f"JupyterLab of '{name}'")
         tab.title_changed.connect(lambda label, t=tab: self._relabel(t, label))
         return tab
+
+    def _popup(self, name: str) -> Any:
+        """A page asked for a new window (JupyterLab's "open in new browser tab"): a new current tab."""
+        tab = self._new_tab(name)
+        self.setCurrentWidget(tab)
+        return tab.view
 
     def _make_view(self, name: str, open_window: Any) -> Any:
         if self._view_factory is not None:
