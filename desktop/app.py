@@ -36,7 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         QMessageBox.critical(None, "Labdock", str(exc))
         return 1
     done: asyncio.Future[None] = loop.create_future()
-    window = MainWindow(services, on_quit=lambda: done.done() or done.set_result(None))
+
+    def finish() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    window = MainWindow(services, on_quit=finish)
     window.show()
     window.start()
     with loop:

@@ -260,18 +260,23 @@ def test_two_processes_same_name_only_one_wins(labdock_home: Path, images, docke
     assert our_containers(docker_engine, "contested") == [f"{TEST_PREFIX}contested"]
 
 
+def all_command_lines() -> list[bytes]:
+    lines = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+        except OSError:
+            continue
+    return lines
+
+
 def test_token_stays_secret(labdock_home: Path, images, docker_engine: Engine) -> None:
     async def scenario() -> str:
         mgr = manager()
         notebook = await mgr.create(spec("secret", images.plain))
         token = notebook.token or ""
         assert len(token) >= 43
-        command_lines = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                command_lines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
-            except OSError:
-                continue
+        command_lines = await asyncio.to_thread(all_command_lines)
         assert not any(token.encode() in line for line in command_lines)
         assert token not in await mgr.logs("secret")
         await mgr.stop("secret")

@@ -58,9 +58,10 @@ FAILED_COLOUR = QColor("#c62828")
 
 def state_text(notebook: Notebook) -> str:
     state = notebook.state
-    if state is NotebookState.PULLING and notebook.pull_progress and notebook.pull_progress[1]:
-        done, total = notebook.pull_progress
-        return f"Pulling {100 * done // total}%"
+    progress = notebook.pull_progress
+    if state is NotebookState.PULLING and progress and progress.bytes_total:
+        percent = 100 * progress.bytes_done // progress.bytes_total
+        return f"Pulling {percent}% ({progress.layers_done}/{progress.layers_total} layers)"
     label = state.value.capitalize()
     return f"{label}…" if state.busy else label
 

@@ -88,7 +88,7 @@ class Tray(QObject):
                 return None
             if depth < len(path) - 1:
                 sub = found.menu()
-                if sub is None:
+                if not isinstance(sub, QMenu):
                     return None
                 menu = sub
         return found

@@ -59,7 +59,8 @@ class LabPage(QWebEnginePage):
         super().__init__(profile, parent)
         self._open_window = open_window
 
-    def createWindow(self, _type: QWebEnginePage.WebWindowType) -> QWebEnginePage | None:
+    # Qt accepts None here (the new window is refused); the stubs say otherwise.
+    def createWindow(self, _type: QWebEnginePage.WebWindowType) -> QWebEnginePage | None:  # type: ignore[override]
         """JupyterLab's "open in a new browser tab": a new tab of ours, same profile (same login)."""
         view = self._open_window()
         return view.page() if view is not None else None

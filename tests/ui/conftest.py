@@ -22,7 +22,6 @@ import qasync
 from PySide6.QtCore import QCoreApplication, Qt
 from pytestqt.qtbot import QtBot
 
-import desktop.ui  # noqa: F401  (its refcount guard must be in place before Qt runs)
 from desktop.services import Services
 
 # QtWebEngine loads lazily (first tab) and needs this before the QApplication exists.
@@ -32,18 +31,30 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
-def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
+def _session_qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
     """One loop for the session (a Qt app hosts one qasync loop well; a second one stalls)."""
     loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
+    asyncio.events._set_running_loop(None)  # "running" only inside the tests that use it (qloop)
     try:
         yield loop
     finally:
+        asyncio.events._set_running_loop(loop)
         for task in asyncio.all_tasks(loop):
             task.cancel()
         asyncio.events._set_running_loop(None)
         loop._QEventLoop__is_running = False  # type: ignore[attr-defined]  # close() refuses a running loop
         loop.close()  # also ends the loop's worker threads (asyncio.to_thread)
+
+
+@pytest.fixture(autouse=True)
+def qloop(_session_qloop: asyncio.AbstractEventLoop) -> Iterator[asyncio.AbstractEventLoop]:
+    """The Qt-driven loop, running for this test only, so other tests may use asyncio.run()."""
+    asyncio.set_event_loop(_session_qloop)
+    asyncio.events._set_running_loop(_session_qloop)
+    try:
+        yield _session_qloop
+    finally:
+        asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
 
 

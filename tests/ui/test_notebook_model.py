@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, Qt
 from pytestqt.qtbot import QtBot
 
-from desktop.core.models import Notebook, NotebookSpec, NotebookState
+from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
 from desktop.manager import EventKind, NotebookEvent
 from desktop.ui.notebook_model import (
     FAILED_COLOUR,
@@ -77,8 +77,8 @@ def test_busy_rows_show_a_turning_indicator(qtbot: QtBot) -> None:
 
 
 def test_pull_progress_in_state_text() -> None:
-    model = model_with(notebook("a", NotebookState.PULLING, pull_progress=(25, 100)))
-    assert model.index(0, Column.STATE).data() == "Pulling 25%"
+    model = model_with(notebook("a", NotebookState.PULLING, pull_progress=PullStatus(25, 100, 1, 4)))
+    assert model.index(0, Column.STATE).data() == "Pulling 25% (1/4 layers)"
 
 
 def test_removed_event_removes_the_row(qtbot: QtBot) -> None:
