@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop.services import build_services
     from desktop.ui.main_window import MainWindow
     from desktop.ui.resources import app_icon
+    from desktop.ui.signals import SignalWatcher
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # QtWebEngine is loaded only when the first tab opens; it needs this set before the app exists.
@@ -44,6 +46,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(services, on_quit=finish)
     window.show()
     window.start()
-    with loop:
-        loop.run_until_complete(done)
+    log = logging.getLogger("desktop.app")
+
+    def on_signal(number: int) -> None:
+        log.info("signal %d: quitting, notebooks keep running", number)
+        window.quit_leaving_running()
+
+    watcher = SignalWatcher(on_signal)
+    loop.call_soon(log.info, "Labdock is up (pid %d)", os.getpid())
+    try:
+        with loop:
+            loop.run_until_complete(done)
+    finally:
+        watcher.close()
     return 0

@@ -1,4 +1,5 @@
-"""The main window: toolbar, notebooks table (with an empty-state hint), live log, notebook tabs, tray.
+"""The main window: toolbar, notebooks table (with an empty-state hint), live log, notebook tabs, tray,
+the GPU dock, and a banner while Docker does not answer.
 
 Manager events arrive on the Qt thread; each one updates the model row, the log view, the tabs (a
 stopped notebook's tabs close) and the tray notifications.
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar, QVBoxLayout, QWidget
 from shiboken6 import isValid
 
 from desktop.core.models import NotebookState
@@ -20,11 +21,15 @@ from desktop.services import Services
 from desktop.settings import QUIT_STOP
 from desktop.ui import quit_flow
 from desktop.ui.commands import NotebookCommands
+from desktop.ui.engine_banner import EngineBanner
+from desktop.ui.gpu_dock import GpuDock
 from desktop.ui.log_view import LogView
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
 from desktop.ui.notebook_model import NotebookTableModel
 from desktop.ui.notebook_tab import ViewFactory
 from desktop.ui.notebook_table import NotebookTable
+from desktop.ui.preferences_dialog import PreferencesDialog
+from desktop.ui.preferences_flow import apply_preferences
 from desktop.ui.resources import app_icon
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
@@ -61,8 +66,14 @@ class MainWindow(QMainWindow):
         self.hint.setTextFormat(Qt.TextFormat.RichText)
         self.stack = QStackedWidget()
         self.log_view = LogView(self.manager)
+        self.banner = EngineBanner()
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.banner)
+        top_layout.addWidget(self.stack, 1)
         home = QSplitter(Qt.Orientation.Vertical)
-        home.addWidget(self.stack)
+        home.addWidget(top)
         home.addWidget(self.log_view)
         home.setSizes([420, 200])
         home.setChildrenCollapsible(False)
@@ -73,13 +84,18 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.table)
         self.setCentralWidget(self.tabs)
         self.tray = Tray(self.manager, self.commands, self.show_window, self.request_quit, self)
+        self.gpu = GpuDock(services.nvml, self.manager, self.model, self)
         self._build_toolbar()
         self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.commands.logs_requested.connect(self._show_logs)
         self.table.selection_changed.connect(self._selection_changed)
+        self.banner.retry_requested.connect(self.refresh)
+        self.banner.local_requested.connect(lambda: self.new_notebook(engine="local"))
 
         self.model.reset(self.manager.list())
         self._unsubscribe = self.manager.subscribe(self._on_event)
+        self._unsubscribe_engine = self.manager.subscribe_engine(self.banner.set_problem)
+        self.banner.set_problem(self.manager.engine_problem)
         self._refresh = QTimer(self)
         self._refresh.timeout.connect(self.refresh)
         self._update_actions()
@@ -104,6 +120,9 @@ class MainWindow(QMainWindow):
         self.remove_action = add("Remove", lambda: self._on_selected(self.commands.remove))
         bar.addSeparator()
         self.stop_all_action = add("Stop all", self.commands.stop_all)
+        bar.addSeparator()
+        self.preferences_action = add("Preferences…", self.open_preferences, "Ctrl+,")
+        bar.addAction(self.gpu.toggleViewAction())
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -114,10 +133,12 @@ class MainWindow(QMainWindow):
         self.refresh()
         if refresh_ms > 0:
             self._refresh.start(refresh_ms)
+        self.gpu.start(self.services.settings.gpu_sample_interval)
 
     def refresh(self) -> None:
+        """Catch up with the engines; Docker not answering shows the banner (rows are kept), not an error."""
         if not self.runner.running("restore"):
-            self.runner.run("restore", self.manager.restore(), "Could not read the notebooks from Docker")
+            self.runner.run("restore", self.manager.refresh(), "Could not read the notebooks")
 
     def shutdown(self) -> None:
         """Detach from the manager (the window is going away); safe to call twice."""
@@ -125,8 +146,10 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = self._quitting = True
         self._refresh.stop()
+        self.gpu.stop()
         self.log_view.stop()
         self._unsubscribe()
+        self._unsubscribe_engine()
         self.tray.icon.hide()
 
     # -- events ----------------------------------------------------------------------------------
@@ -173,14 +196,23 @@ class MainWindow(QMainWindow):
 
     # -- user actions ----------------------------------------------------------------------------
 
-    def new_notebook(self) -> NewNotebookDialog:
+    def new_notebook(self, engine: str | None = None) -> NewNotebookDialog:
         dialog = NewNotebookDialog(
             self.services.settings,
             self.services.paths,
             lambda name: name in {n.name for n in self.manager.list()},
             self,
+            engine=engine,
         )
         dialog.accepted.connect(lambda: self._create(dialog))
+        dialog.finished.connect(dialog.deleteLater)
+        self.runner.run("gpu-picker", self.gpu.attach_picker(dialog), "Could not list the GPUs")
+        dialog.open()
+        return dialog
+
+    def open_preferences(self) -> PreferencesDialog:
+        dialog = PreferencesDialog(self.services.settings, self.services.paths, self)
+        dialog.accepted.connect(lambda: apply_preferences(self, dialog.chosen()))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
@@ -218,6 +250,11 @@ class MainWindow(QMainWindow):
         if choice is None:
             return
         self.runner.run("quit", self._quit(choice == QUIT_STOP), "Could not stop every notebook")
+
+    def quit_leaving_running(self) -> None:
+        """Quit now, notebooks left running (SIGTERM/SIGINT); the next start adopts them."""
+        if not self.runner.running("quit"):
+            self.runner.run("quit", self._quit(False), "Could not quit cleanly")
 
     async def _quit(self, stop: bool) -> None:
         self._quitting = True

@@ -1,7 +1,9 @@
 """The New notebook dialog: every field is checked as the user types, with the reason shown.
 
-GPU choice: CPU only for now. `gpu_slot` is the place a GPU picker widget goes (set_gpu_picker); a
-picker offers `choice() -> tuple[str, ...]` (a NotebookSpec.gpus value) and the dialog asks it when building the spec.
+Engine: Docker (a container from an image, with limits) or Local (JupyterLab as a process on this
+computer; image and limits do not apply and are hidden; a GPU choice becomes CUDA_VISIBLE_DEVICES).
+GPU: `set_gpu_picker` puts a GpuPicker under the "Use GPU" box; with no GPU the box stays disabled and
+the picker says why. Checking it switches the image to the default GPU image unless the user chose one.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,16 +30,17 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.errors import InvalidSpec
-from desktop.core.models import CPU_ONLY, NotebookSpec
+from desktop.core.models import ALL_GPUS, CPU_ONLY, NotebookSpec
 from desktop.core.validation import name_problem, parse_memory, validate_image
+from desktop.gpu import GpuUsage
 from desktop.settings import IMAGE_PRESETS, Settings
 from desktop.store import Paths
+from desktop.ui.gpu_picker import GpuPicker
 
 PROBLEM_STYLE = "color: #c62828;"
 
 
-class GpuChoice(Protocol):
-    def choice(self) -> tuple[str, ...]: ...
+ENGINES = (("Docker (container)", "docker"), ("Local (process on this computer, no Docker)", "local"))
 
 
 def image_choices(settings: Settings) -> list[str]:
@@ -56,6 +58,7 @@ class NewNotebookDialog(QDialog):
         paths: Paths,
         taken: Callable[[str], bool] = lambda _name: False,
         parent: QWidget | None = None,
+        engine: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("New notebook")
@@ -63,8 +66,13 @@ class NewNotebookDialog(QDialog):
         self._settings = settings
         self._paths = paths
         self._taken = taken
-        self._gpu_picker: GpuChoice | None = None
+        self._gpu_picker: GpuPicker | None = None
         self._work_edited = False
+        self._image_chosen = False  # the user typed or picked an image: keep it when GPU use changes
+
+        self.engine_combo = QComboBox()
+        for label, value in ENGINES:
+            self.engine_combo.addItem(label, value)
 
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. vision-2")
@@ -72,13 +80,14 @@ class NewNotebookDialog(QDialog):
         self.image_combo = QComboBox()
         self.image_combo.setEditable(True)
         self.image_combo.addItems(image_choices(settings))
-        self.image_combo.setCurrentText(settings.recent_images[0] if settings.recent_images else settings.default_image)
+        self._cpu_image = settings.recent_images[0] if settings.recent_images else settings.default_image
+        self.image_combo.setCurrentText(self._cpu_image)
         self.image_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.image_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.image_problem = self._problem_label()
         self.use_gpu = QCheckBox("Use GPU")
         self.use_gpu.setEnabled(False)
-        self.use_gpu.setToolTip("GPU notebooks come with the GPU picker; this notebook runs on the CPU")
+        self.use_gpu.setToolTip("Looking for GPUs…")
         self.gpu_slot = QVBoxLayout()
         self.gpu_slot.setContentsMargins(0, 0, 0, 0)
         self.gpu_slot.addWidget(self.use_gpu)
@@ -100,11 +109,18 @@ class NewNotebookDialog(QDialog):
 
         self.name_edit.textChanged.connect(self._on_name)
         self.image_combo.editTextChanged.connect(self.validate)
+        line = self.image_combo.lineEdit()
+        if line is not None:
+            line.textEdited.connect(self._on_image_chosen)
+        self.image_combo.activated.connect(self._on_image_chosen)
+        self.use_gpu.toggled.connect(self._on_use_gpu)
+        self.engine_combo.currentIndexChanged.connect(self._on_engine)
         self.memory_edit.textChanged.connect(self.validate)
         self.work_edit.textEdited.connect(self._on_work_edited)
         self.browse.clicked.connect(self._browse)
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
+        self.set_engine(engine or settings.default_engine)
         self._on_name("")
 
     def _problem_label(self) -> QLabel:
@@ -115,8 +131,9 @@ class NewNotebookDialog(QDialog):
         return label
 
     def _lay_out(self) -> None:
-        form = QFormLayout()
+        form = self._form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.addRow("Engine:", self.engine_combo)
         form.addRow("Name:", self.name_edit)
         form.addRow("", self.name_problem)
         form.addRow("Image:", self.image_combo)
@@ -136,11 +153,49 @@ class NewNotebookDialog(QDialog):
         layout.addStretch(1)
         layout.addWidget(self.buttons)
 
-    def set_gpu_picker(self, picker: QWidget) -> None:
-        """Put a GPU picker in place of the CPU-only checkbox."""
-        self.use_gpu.hide()
+    def set_gpu_picker(self, picker: GpuPicker) -> None:
+        """Put the GPU picker under "Use GPU"; without a GPU the box stays off and the picker says why."""
+        if self._gpu_picker is not None:
+            self._gpu_picker.deleteLater()
+        self._gpu_picker = picker
         self.gpu_slot.addWidget(picker)
-        self._gpu_picker = picker  # type: ignore[assignment]
+        picker.show()
+        has_gpu = bool(picker.inventory.gpus)
+        self.use_gpu.setEnabled(has_gpu)
+        self.use_gpu.setToolTip("" if has_gpu else picker.note.text())
+        picker.setEnabled(has_gpu and self.use_gpu.isChecked())
+        self._fit()
+
+    def set_gpu_usage(self, usage: GpuUsage) -> None:
+        """Who uses each GPU now, so the picker can warn about sharing."""
+        if self._gpu_picker is not None:
+            self._gpu_picker.set_usage(usage)
+
+    def engine(self) -> str:
+        return str(self.engine_combo.currentData())
+
+    def set_engine(self, engine: str) -> None:
+        index = self.engine_combo.findData(engine)
+        self.engine_combo.setCurrentIndex(max(0, index))
+        self._on_engine()
+
+    def _on_engine(self) -> None:
+        docker = self.engine() == "docker"
+        for widget in (self.image_combo, self.cpus, self.memory_edit):
+            self._form.setRowVisible(widget, docker)
+        self.validate()
+
+    def _on_image_chosen(self, *_args: object) -> None:
+        self._image_chosen = True
+
+    def _on_use_gpu(self, on: bool) -> None:
+        picker = self._gpu_picker
+        if picker is not None:
+            picker.setEnabled(on)
+            if on and not picker.choice():
+                picker.set_choice(ALL_GPUS)
+        if not self._image_chosen:
+            self.image_combo.setCurrentText(self._settings.default_gpu_image if on else self._cpu_image)
 
     # -- checking --------------------------------------------------------------------------------
 
@@ -161,6 +216,8 @@ class NewNotebookDialog(QDialog):
             problem = f"a notebook named '{name}' already exists"
         if problem:
             found["name"] = problem
+        if self.engine() == "local":
+            return found  # no image, no limits
         try:
             validate_image(self.image_combo.currentText())
         except InvalidSpec:
@@ -198,17 +255,24 @@ class NewNotebookDialog(QDialog):
 
     # -- result ----------------------------------------------------------------------------------
 
+    def gpus(self) -> tuple[str, ...]:
+        if self._gpu_picker is None or not self.use_gpu.isChecked():
+            return CPU_ONLY
+        return self._gpu_picker.choice()
+
     def spec(self) -> NotebookSpec:
-        memory = self.memory_edit.text().strip()
         work = self.work_edit.text().strip()
+        local = self.engine() == "local"
+        memory = "" if local else self.memory_edit.text().strip()
         return NotebookSpec(
             name=self.name_edit.text(),
-            image=validate_image(self.image_combo.currentText()),
-            gpus=self._gpu_picker.choice() if self._gpu_picker is not None else CPU_ONLY,
-            cpus=self.cpus.value() or None,
+            image=self._settings.default_image if local else validate_image(self.image_combo.currentText()),
+            gpus=self.gpus(),
+            cpus=None if local else self.cpus.value() or None,
             memory_bytes=parse_memory(memory) if memory else None,
             work_dir=Path(work).expanduser() if work else None,
             network_mode=self._settings.network,
+            engine=self.engine(),
         )
 
     def _browse(self) -> None:

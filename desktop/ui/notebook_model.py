@@ -33,10 +33,12 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 class Column(IntEnum):
     NAME = 0
     STATE = 1
-    IMAGE = 2
-    GPU = 3
-    URL = 4
-    UPTIME = 5
+    ENGINE = 2
+    IMAGE = 3
+    GPU = 4
+    GPU_MEMORY = 5
+    URL = 6
+    UPTIME = 7
 
 
 class Role(IntEnum):
@@ -47,11 +49,14 @@ class Role(IntEnum):
 HEADERS = {
     Column.NAME: "Name",
     Column.STATE: "State",
+    Column.ENGINE: "Engine",
     Column.IMAGE: "Image",
     Column.GPU: "GPU",
+    Column.GPU_MEMORY: "GPU memory",
     Column.URL: "URL",
     Column.UPTIME: "Uptime",
 }
+LOCAL_IMAGE = "(local Python)"
 READY_COLOUR = QColor("#1e7d32")
 FAILED_COLOUR = QColor("#c62828")
 
@@ -64,6 +69,14 @@ def state_text(notebook: Notebook) -> str:
         return f"Pulling {percent}% ({progress.layers_done}/{progress.layers_total} layers)"
     label = state.value.capitalize()
     return f"{label}…" if state.busy else label
+
+
+def format_gpu_memory(used: int | None) -> str:
+    if used is None:
+        return ""
+    if used >= 1 << 30:
+        return f"{used / (1 << 30):.1f} GiB"
+    return f"{used / (1 << 20):.0f} MiB"
 
 
 def format_uptime(seconds: float | None) -> str:
@@ -86,6 +99,7 @@ class NotebookTableModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None, clock: Callable[[], float] = time.time) -> None:
         super().__init__(parent)
         self._rows: list[Notebook] = []
+        self._gpu_memory: dict[str, int] = {}  # notebook name -> bytes over all GPUs (GpuUsage.per_notebook)
         self._clock = clock
         self._frame = 0
         self._timer = QTimer(self)
@@ -119,6 +133,16 @@ class NotebookTableModel(QAbstractTableModel):
         self._rows = list(notebooks)
         self.endResetModel()
         self._update_timer()
+
+    def set_gpu_memory(self, per_notebook: dict[str, int]) -> None:
+        """New GPU memory figures: dataChanged for the GPU memory cells whose value changed, nothing else."""
+        old, self._gpu_memory = self._gpu_memory, dict(per_notebook)
+        for row, notebook in enumerate(self._rows):
+            if old.get(notebook.name) != self._gpu_memory.get(notebook.name):
+                self._cell_changed(row, Column.GPU_MEMORY)
+
+    def gpu_memory(self, name: str) -> int | None:
+        return self._gpu_memory.get(name)
 
     def tick(self) -> None:
         """Turn the spinner of busy rows; refresh uptimes once a second."""
@@ -183,6 +207,8 @@ class NotebookTableModel(QAbstractTableModel):
             return self._sort_key(notebook, column)
         if column is Column.STATE:
             return self._state_data(notebook, role)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column is Column.GPU_MEMORY:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and column in (Column.IMAGE, Column.URL):
             return self._display(notebook, column) or None
         return None
@@ -193,9 +219,13 @@ class NotebookTableModel(QAbstractTableModel):
         if column is Column.STATE:
             return state_text(notebook)
         if column is Column.IMAGE:
-            return notebook.spec.image
+            return LOCAL_IMAGE if notebook.engine == "local" else notebook.spec.image
+        if column is Column.ENGINE:
+            return notebook.engine
         if column is Column.GPU:
             return notebook.spec.gpu_label
+        if column is Column.GPU_MEMORY:
+            return format_gpu_memory(self._gpu_memory.get(notebook.name))
         if column is Column.URL:
             return notebook.url or ""
         return format_uptime(notebook.uptime(self._clock()))
@@ -205,6 +235,8 @@ class NotebookTableModel(QAbstractTableModel):
             return list(NotebookState).index(notebook.state)
         if column is Column.UPTIME:
             return notebook.uptime(self._clock()) or -1.0
+        if column is Column.GPU_MEMORY:
+            return self._gpu_memory.get(notebook.name, -1)
         return self._display(notebook, column).lower()
 
     def _state_data(self, notebook: Notebook, role: int) -> Any:

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView,
 from desktop.core.models import Notebook, NotebookState
 from desktop.ui.commands import NotebookCommands
 from desktop.ui.notebook_model import Column, NotebookSortProxy, NotebookTableModel, Role
+from desktop.ui.pull_delegate import PullProgressDelegate
 
 
 class NotebookTable(QTableView):
@@ -33,8 +34,18 @@ class NotebookTable(QTableView):
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(Column.IMAGE, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((Column.NAME, 150), (Column.STATE, 120), (Column.GPU, 80), (Column.URL, 190)):
+        widths = (
+            (Column.NAME, 150),
+            (Column.STATE, 170),
+            (Column.ENGINE, 70),
+            (Column.GPU, 80),
+            (Column.GPU_MEMORY, 95),
+            (Column.URL, 190),
+        )
+        for column, width in widths:
             self.setColumnWidth(column, width)
+        self.pull_delegate = PullProgressDelegate(self)
+        self.setItemDelegateForColumn(Column.STATE, self.pull_delegate)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._context_menu)
         self.doubleClicked.connect(self._open)

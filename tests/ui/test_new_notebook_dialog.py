@@ -8,8 +8,10 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.core.models import CPU_ONLY, NetworkMode
+from desktop.gpu import GpuInfo, GpuUsage, GpuUser, Inventory
 from desktop.settings import IMAGE_PRESETS, Settings
 from desktop.store import Paths
+from desktop.ui.gpu_picker import GpuPicker
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
 
 
@@ -97,17 +99,61 @@ def test_an_edited_work_folder_is_kept(qtbot: QtBot, dialog: NewNotebookDialog, 
     assert dialog.work_edit.text().endswith("/srv/mine")
 
 
-def test_gpu_picker_slot(qtbot: QtBot, dialog: NewNotebookDialog) -> None:
-    from PySide6.QtWidgets import QWidget
+GiB = 1 << 30
+TWO_GPUS = Inventory(gpus=(GpuInfo(0, "GPU-a", "NVIDIA H100", 80 * GiB), GpuInfo(1, "GPU-b", "NVIDIA L4", 24 * GiB)))
 
-    class Picker(QWidget):
-        def choice(self) -> tuple[str, ...]:
-            return ("0",)
 
-    dialog.set_gpu_picker(Picker())
+def test_no_gpu_leaves_use_gpu_off_with_the_reason(qtbot: QtBot, dialog: NewNotebookDialog) -> None:
+    dialog.set_gpu_picker(GpuPicker(Inventory(reason="the NVIDIA driver is not loaded")))
+    assert not dialog.use_gpu.isEnabled()
+    assert "the NVIDIA driver is not loaded" in dialog.use_gpu.toolTip()
+    assert dialog._gpu_picker is not None and dialog._gpu_picker.note.isVisible()
+    qtbot.keyClicks(dialog.name_edit, "cpu")
+    assert dialog.spec().gpus == CPU_ONLY
+
+
+def test_use_gpu_picks_gpus_and_the_gpu_image(qtbot: QtBot, dialog: NewNotebookDialog) -> None:
+    dialog._settings.default_gpu_image = "example.org/cuda-lab:12"
+    dialog.set_gpu_picker(GpuPicker(TWO_GPUS))
     qtbot.keyClicks(dialog.name_edit, "gpu")
-    assert not dialog.use_gpu.isVisible()
-    assert dialog.spec().gpus == ("0",)
+    assert dialog.use_gpu.isEnabled() and not dialog.use_gpu.isChecked()
+    dialog.use_gpu.setChecked(True)
+    assert dialog.image_combo.currentText() == "example.org/cuda-lab:12"
+    assert dialog.spec().gpus == ("all",)
+    picker = dialog._gpu_picker
+    assert picker is not None
+    picker.all_box.setChecked(False)
+    picker.boxes["GPU-b"].setChecked(True)
+    assert dialog.spec().gpus == ("1",)
+    dialog.set_gpu_usage(GpuUsage(per_gpu={"GPU-b": (GpuUser("other-nb", GiB, (7,)),)}))
+    assert "GPU 1 is already used by other-nb" in picker.warning.text()
+    dialog.use_gpu.setChecked(False)
+    assert dialog.image_combo.currentText() == "local/lab:1"  # back to the CPU image
+    assert dialog.spec().gpus == CPU_ONLY
+
+
+def test_an_image_the_user_chose_is_kept(qtbot: QtBot, dialog: NewNotebookDialog) -> None:
+    dialog.set_gpu_picker(GpuPicker(TWO_GPUS))
+    dialog.image_combo.lineEdit().clear()  # type: ignore[union-attr]
+    qtbot.keyClicks(dialog.image_combo.lineEdit(), "mine/lab:2")
+    dialog.use_gpu.setChecked(True)
+    assert dialog.image_combo.currentText() == "mine/lab:2"
+
+
+def test_local_engine_hides_image_and_limits(qtbot: QtBot, dialog: NewNotebookDialog) -> None:
+    dialog.set_gpu_picker(GpuPicker(TWO_GPUS))
+    dialog.set_engine("local")
+    assert not dialog.image_combo.isVisible() and not dialog.memory_edit.isVisible()
+    assert dialog.use_gpu.isVisible()
+    dialog.image_combo.setEditText("")  # not checked for Local
+    qtbot.keyClicks(dialog.name_edit, "here")
+    assert dialog.create_button.isEnabled()
+    dialog.use_gpu.setChecked(True)
+    spec = dialog.spec()
+    assert (spec.engine, spec.gpus, spec.cpus, spec.memory_bytes) == ("local", ("all",), None, None)
+    dialog.set_engine("docker")
+    assert dialog.image_combo.isVisible()
+    assert dialog.image_combo.currentText() == dialog._settings.default_gpu_image
 
 
 def test_enter_with_a_bad_name_does_not_accept(qtbot: QtBot, dialog: NewNotebookDialog) -> None:

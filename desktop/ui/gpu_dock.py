@@ -1,0 +1,80 @@
+"""The window's GPU side: the GPU panel in a dock widget, fed by a GpuFeed, and the table's GPU memory
+column and open New-notebook dialogs kept up to date from the same rounds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget, QMainWindow
+from shiboken6 import isValid
+
+from desktop.gpu import GpuSample, GpuUsage, Inventory, Nvml
+from desktop.manager import NotebookManager
+from desktop.ui.gpu_feed import GpuFeed
+from desktop.ui.gpu_panel import GpuPanel
+from desktop.ui.gpu_picker import GpuPicker
+from desktop.ui.new_notebook_dialog import NewNotebookDialog
+from desktop.ui.notebook_model import NotebookTableModel
+
+
+class GpuDock(QDockWidget):
+    def __init__(self, nvml: Nvml, manager: NotebookManager, model: NotebookTableModel, window: QMainWindow) -> None:
+        super().__init__("GPUs", window)
+        self.setObjectName("gpu-dock")
+        self.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.nvml = nvml
+        self.model = model
+        self.panel = GpuPanel()
+        self.panel.setMinimumWidth(300)
+        self.setWidget(self.panel)
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self)
+        self.feed = GpuFeed(nvml, manager)
+        self.feed.subscribe(self._on_round)
+        self.inventory: Inventory | None = None
+        self._starting: asyncio.Task[None] | None = None
+
+    def start(self, interval: float) -> None:
+        """Read the inventory off the Qt thread, then sample every `interval` seconds."""
+        self._starting = asyncio.ensure_future(self._start(interval))
+
+    def restart(self, interval: float) -> None:
+        if interval != self.feed.interval or not self.feed.running:
+            self.feed.start(interval)
+
+    def stop(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+        self.feed.stop()
+
+    async def load_inventory(self) -> Inventory:
+        if self.inventory is None:
+            self.inventory = await asyncio.to_thread(self.nvml.inventory)
+        return self.inventory
+
+    async def _start(self, interval: float) -> None:
+        inventory = await self.load_inventory()  # GPU names first, so the cards are titled right
+        if isValid(self.panel):
+            self.panel.set_inventory(inventory)
+            self.feed.start(interval)
+
+    def _on_round(self, samples: tuple[GpuSample, ...], usage: GpuUsage) -> None:
+        if not isValid(self.panel):
+            return
+        self.panel.update_samples(samples, usage)
+        self.model.set_gpu_memory(usage.per_notebook)
+
+    async def attach_picker(self, dialog: NewNotebookDialog) -> None:
+        """Give a New-notebook dialog its GPU picker, warned about GPUs in use while it is open."""
+        inventory = await self.load_inventory()
+        if not isValid(dialog):
+            return
+        dialog.set_gpu_picker(GpuPicker(inventory))
+        dialog.set_gpu_usage(self.feed.usage)
+        unsubscribe: Callable[[], None] = self.feed.subscribe(
+            lambda _samples, usage: dialog.set_gpu_usage(usage) if isValid(dialog) else None
+        )
+        dialog.finished.connect(lambda _result: unsubscribe())

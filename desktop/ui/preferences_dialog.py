@@ -1,0 +1,154 @@
+"""Preferences: default images, engine, work folder root, network mode, GPU sampling, what Quit does,
+Docker host; and where Labdock keeps its settings and work. `chosen()` gives the edited Settings; the
+window saves them (save_settings) and applies what it can at once."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.errors import InvalidSpec
+from desktop.core.models import NetworkMode
+from desktop.core.validation import validate_image
+from desktop.settings import IMAGE_PRESETS, QUIT_ASK, QUIT_LEAVE, QUIT_STOP, Settings
+from desktop.store import Paths
+
+QUIT_CHOICES = ((QUIT_ASK, "Ask each time"), (QUIT_STOP, "Stop the notebooks"), (QUIT_LEAVE, "Leave them running"))
+NETWORK_CHOICES = (
+    (NetworkMode.BRIDGE.value, "Bridge (published on 127.0.0.1 only)"),
+    (NetworkMode.HOST.value, "Host network (listens on 127.0.0.1)"),
+)
+ENGINE_CHOICES = (("docker", "Docker"), ("local", "Local (no Docker)"))
+DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")
+
+
+def _combo(choices: tuple[tuple[str, str], ...], current: str) -> QComboBox:
+    combo = QComboBox()
+    for value, label in choices:
+        combo.addItem(label, value)
+    combo.setCurrentIndex(max(0, combo.findData(current)))
+    return combo
+
+
+def _image_combo(current: str) -> QComboBox:
+    combo = QComboBox()
+    combo.setEditable(True)
+    combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+    combo.addItems(list(dict.fromkeys((current, *IMAGE_PRESETS))))
+    combo.setCurrentText(current)
+    return combo
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, settings: Settings, paths: Paths, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.setMinimumWidth(620)
+        self._settings = settings
+        self._paths = paths
+        self.default_image = _image_combo(settings.default_image)
+        self.default_gpu_image = _image_combo(settings.default_gpu_image)
+        self.default_engine = _combo(ENGINE_CHOICES, settings.default_engine)
+        self.work_root = QLineEdit(settings.work_root or "")
+        self.work_root.setPlaceholderText(str(paths.data_dir / "work"))
+        self.browse = QPushButton("Browse…")
+        self.browse.clicked.connect(self._browse)
+        self.network_mode = _combo(NETWORK_CHOICES, settings.network_mode)
+        self.sample_interval = QDoubleSpinBox()
+        self.sample_interval.setRange(0.2, 60.0)
+        self.sample_interval.setDecimals(1)
+        self.sample_interval.setSingleStep(0.5)
+        self.sample_interval.setSuffix(" s")
+        self.sample_interval.setValue(settings.gpu_sample_interval)
+        self.quit_action = _combo(QUIT_CHOICES, settings.quit_action)
+        self.docker_host = QLineEdit(settings.docker_host or "")
+        self.docker_host.setPlaceholderText("default: $DOCKER_HOST or unix:///var/run/docker.sock")
+        self.problem = QLabel()
+        self.problem.setStyleSheet("color: #c62828;")
+        self.problem.setWordWrap(True)
+        self.problem.hide()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.addRow("Default image:", self.default_image)
+        form.addRow("Default GPU image:", self.default_gpu_image)
+        form.addRow("Default engine:", self.default_engine)
+        work = QHBoxLayout()
+        work.addWidget(self.work_root, 1)
+        work.addWidget(self.browse)
+        form.addRow("Work folders in:", work)
+        form.addRow("Network mode:", self.network_mode)
+        form.addRow("GPU sampling every:", self.sample_interval)
+        form.addRow("When quitting:", self.quit_action)
+        form.addRow("Docker host:", self.docker_host)
+        where = QLabel(
+            f"Settings: <code>{self._paths.settings_file}</code><br>"
+            f"Notebook data: <code>{self._paths.data_dir}</code><br>"
+            f"Work folders now: <code>{self._paths.work_root}</code><br>"
+            "<small>A new Docker host takes effect when Labdock starts again.</small>"
+        )
+        where.setTextFormat(Qt.TextFormat.RichText)
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        where.setWordWrap(True)
+        self.where = where
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(where)
+        layout.addWidget(self.problem)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+
+    def chosen(self) -> Settings:
+        """The settings as edited; raises InvalidSpec with a user-facing reason."""
+        host = self.docker_host.text().strip()
+        if host and not host.startswith(DOCKER_SCHEMES):
+            raise InvalidSpec(f"Docker host {host!r} should start with unix://, tcp:// or ssh://")
+        work = self.work_root.text().strip()
+        return dataclasses.replace(
+            self._settings,
+            default_image=validate_image(self.default_image.currentText()),
+            default_gpu_image=validate_image(self.default_gpu_image.currentText()),
+            default_engine=str(self.default_engine.currentData()),
+            work_root=str(Path(work).expanduser()) if work else None,
+            network_mode=str(self.network_mode.currentData()),
+            gpu_sample_interval=round(self.sample_interval.value(), 1),
+            quit_action=str(self.quit_action.currentData()),
+            docker_host=host or None,
+            recent_images=list(self._settings.recent_images),
+        )
+
+    def _accept(self) -> None:
+        try:
+            self.chosen()
+        except InvalidSpec as exc:
+            self.problem.setText(str(exc))
+            self.problem.show()
+            return
+        self.accept()
+
+    def _browse(self) -> None:
+        start = self.work_root.text() or str(self._paths.work_root)
+        folder = QFileDialog.getExistingDirectory(self, "Work folders in", start)
+        if folder:
+            self.work_root.setText(folder)
