@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from bench.common import Bench, Figure, median
+from bench.common import Bench, Figure, median, standalone
 from desktop.core.models import NetworkMode, NotebookSpec
 from desktop.services import build_services
 
@@ -52,8 +52,4 @@ def run(bench: Bench) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    from bench.common import bench_engine
-
-    with bench_engine() as b:
-        for figure in run(b):
-            print(figure.line())
+    standalone(run)

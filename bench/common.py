@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -91,3 +93,15 @@ def percentile(values: list[float], q: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def standalone(run: Callable[[Bench], list[Figure]]) -> None:
+    """`python -m bench.NAME`: one suite against the engine, its figures printed."""
+    with bench_engine() as bench:
+        for figure in run(bench):
+            print(figure.line())
+
+
+def from_async(measure: Callable[[Bench], Coroutine[Any, Any, list[Figure]]]) -> Callable[[Bench], list[Figure]]:
+    """A suite's `run` for an async `measure`."""
+    return lambda bench: asyncio.run(measure(bench))

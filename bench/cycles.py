@@ -5,11 +5,10 @@ Five warm-up cycles first (thread pools and caches fill once), then the figures 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 
-from bench.common import PREFIX, Bench, Figure
+from bench.common import PREFIX, Bench, Figure, from_async, standalone
 from desktop.core.models import NetworkMode, NotebookSpec
 from desktop.manager import NotebookManager
 from desktop.services import build_services
@@ -74,13 +73,8 @@ async def measure(bench: Bench) -> list[Figure]:
     return figures
 
 
-def run(bench: Bench) -> list[Figure]:
-    return asyncio.run(measure(bench))
+run = from_async(measure)
 
 
 if __name__ == "__main__":
-    from bench.common import bench_engine
-
-    with bench_engine() as b:
-        for figure in run(b):
-            print(figure.line())
+    standalone(run)

@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import time
 
-from bench.common import PREFIX, Bench, Figure, median, percentile
+from bench.common import Bench, Figure, from_async, median, percentile, standalone
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.engines import profiles
 from desktop.engines.docker_engine import DockerEngine, free_loopback_port
@@ -100,14 +100,8 @@ async def measure(bench: Bench) -> list[Figure]:
     ]
 
 
-def run(bench: Bench) -> list[Figure]:
-    return asyncio.run(measure(bench))
+run = from_async(measure)
 
 
 if __name__ == "__main__":
-    from bench.common import bench_engine
-
-    with bench_engine() as b:
-        for figure in run(b):
-            print(figure.line())
-    print(PREFIX)
+    standalone(run)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bench.common import Bench, Figure, median
+from bench.common import Bench, Figure, from_async, median, standalone
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.manager import NotebookManager
 from desktop.services import build_services
@@ -94,13 +94,8 @@ async def measure(bench: Bench) -> list[Figure]:
     ]
 
 
-def run(bench: Bench) -> list[Figure]:
-    return asyncio.run(measure(bench))
+run = from_async(measure)
 
 
 if __name__ == "__main__":
-    from bench.common import bench_engine
-
-    with bench_engine() as b:
-        for figure in run(b):
-            print(figure.line())
+    standalone(run)

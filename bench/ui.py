@@ -17,7 +17,7 @@ import tempfile
 import time
 from typing import Any
 
-from bench.common import Bench, Figure, median
+from bench.common import Bench, Figure, median, standalone
 from bench.ui_probe import process_tree, pss_kib
 from desktop.core.models import NetworkMode, NotebookSpec
 from desktop.services import build_services
@@ -210,8 +210,4 @@ def run(bench: Bench) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    from bench.common import bench_engine
-
-    with bench_engine() as b:
-        for figure in run(b):
-            print(figure.line())
+    standalone(run)
