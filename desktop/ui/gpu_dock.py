@@ -36,14 +36,18 @@ class GpuDock(QDockWidget):
         self.feed.subscribe(self._on_round)
         self.inventory: Inventory | None = None
         self._starting: asyncio.Task[None] | None = None
+        self.interval = 1.0
 
     def start(self, interval: float) -> None:
         """Read the inventory off the Qt thread, then sample every `interval` seconds."""
-        self._starting = asyncio.ensure_future(self._start(interval))
+        self.interval = interval
+        self._starting = asyncio.ensure_future(self._start())
 
     def restart(self, interval: float) -> None:
-        if interval != self.feed.interval or not self.feed.running:
-            self.feed.start(interval)
+        """A new sampling rate (from the preferences), applied at once."""
+        self.interval = interval
+        if self._starting is None or self._starting.done():
+            self.feed.start(self.interval)
 
     def stop(self) -> None:
         if self._starting is not None and not self._starting.done():
@@ -55,11 +59,11 @@ class GpuDock(QDockWidget):
             self.inventory = await asyncio.to_thread(self.nvml.inventory)
         return self.inventory
 
-    async def _start(self, interval: float) -> None:
+    async def _start(self) -> None:
         inventory = await self.load_inventory()  # GPU names first, so the cards are titled right
         if isValid(self.panel):
             self.panel.set_inventory(inventory)
-            self.feed.start(interval)
+            self.feed.start(self.interval)
 
     def _on_round(self, samples: tuple[GpuSample, ...], usage: GpuUsage) -> None:
         if not isValid(self.panel):

@@ -47,7 +47,10 @@ def test_gpu_memory_changes_only_that_column(qtbot: QtBot) -> None:
     model.set_gpu_memory({"b": 512 * MiB})
     assert changes == []  # nothing changed, nothing repainted
     model.set_gpu_memory({"a": 3 << 30})
-    assert sorted(changes) == [(0, 0, Column.GPU_MEMORY, Column.GPU_MEMORY), (1, 1, Column.GPU_MEMORY, Column.GPU_MEMORY)]
+    assert sorted(changes) == [
+        (0, 0, Column.GPU_MEMORY, Column.GPU_MEMORY),
+        (1, 1, Column.GPU_MEMORY, Column.GPU_MEMORY),
+    ]
     assert model.index(0, Column.GPU_MEMORY).data() == "3.0 GiB"
     assert model.index(0, Column.GPU_MEMORY).data(Role.SORT) == 3 << 30
 
