@@ -28,10 +28,11 @@ class GpuDock(QDockWidget):
         )
         self.nvml = nvml
         self.model = model
-        self.panel = GpuPanel()
-        self.panel.setMinimumWidth(300)
+        self.panel = GpuPanel(history_points=120)
+        self.panel.setMinimumWidth(320)
         self.setWidget(self.panel)
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self)
+        self.toggleViewAction().setText("GPU panel")
         self.feed = GpuFeed(nvml, manager)
         self.feed.subscribe(self._on_round)
         self.inventory: Inventory | None = None

@@ -134,6 +134,7 @@ class GpuPanel(QWidget):
         self._cards_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self._cards_box)
         layout = QVBoxLayout(self)
         layout.addWidget(self.message)

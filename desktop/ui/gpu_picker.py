@@ -26,6 +26,7 @@ class GpuPicker(QWidget):
         self._usage = GpuUsage()
         self._exclude: str | None = None
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         self.all_box = QCheckBox("All GPUs")
         self.boxes: dict[str, QCheckBox] = {}
         layout.addWidget(self.all_box)

@@ -159,6 +159,8 @@ class NewNotebookDialog(QDialog):
             self._gpu_picker.deleteLater()
         self._gpu_picker = picker
         self.gpu_slot.addWidget(picker)
+        picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        picker.choiceChanged.connect(self._fit)
         picker.show()
         has_gpu = bool(picker.inventory.gpus)
         self.use_gpu.setEnabled(has_gpu)
@@ -170,6 +172,7 @@ class NewNotebookDialog(QDialog):
         """Who uses each GPU now, so the picker can warn about sharing."""
         if self._gpu_picker is not None:
             self._gpu_picker.set_usage(usage)
+            self._fit()
 
     def engine(self) -> str:
         return str(self.engine_combo.currentData())
