@@ -1,9 +1,13 @@
 """Screenshots of the real app against a real Docker engine, for docs/screenshots/.
 
-Usage: DOCKER_HOST=unix:///path/docker.sock python scripts/screenshots.py [--image IMAGE]
-The engine must have a JupyterLab image (default: the test suite's plain image, built by
-`python -m tests.support`). Notebooks use host networking on loopback and are removed afterwards.
-Runs headless (QT_QPA_PLATFORM=offscreen) unless a DISPLAY is set.
+Usage: [DOCKER_HOST=unix:///path/docker.sock] python scripts/screenshots.py [--image IMAGE]
+Without an engine at DOCKER_HOST it starts the test suite's private dockerd. The engine must have a
+JupyterLab image (default: the test suite's plain image, built by `python -m tests.support`).
+Notebooks use host networking on loopback and are removed afterwards. Runs headless
+(QT_QPA_PLATFORM=offscreen) unless a DISPLAY is set.
+
+The GPUs are simulated: the test suite's fake NVML plays a 2-GPU machine, and the GPU process it
+reports on GPU 0 is the real init process of the "vision-2" container, so attribution is real.
 """
 
 from __future__ import annotations
@@ -45,12 +49,37 @@ async def _until(check, timeout: float = 90.0) -> None:  # type: ignore[no-untyp
             await asyncio.sleep(0.1)
 
 
-async def _shoot(window, image: str) -> None:  # type: ignore[no-untyped-def]
-    from PySide6.QtWidgets import QApplication
+def _fake_gpus():  # type: ignore[no-untyped-def]
+    """A simulated 2-GPU workstation (tests/gpu/fake_nvml.py), installed before the services exist."""
+    import pynvml
+
+    from tests.gpu.fake_nvml import FakeNvml, GiB, make_gpus
+
+    gpus = make_gpus(2)
+    for gpu, util, used in zip(gpus, (63, 8), (9, 2), strict=True):
+        gpu.name, gpu.memory_total, gpu.memory_used, gpu.utilization = "NVIDIA RTX A6000", 48 * GiB, used * GiB, util
+    gpus[1].processes = [(1, 1 * GiB)]  # a host process: shown as "other"
+    return FakeNvml(gpus=gpus).install(lambda _module, name, value: setattr(pynvml, name, value))
+
+
+async def _wobble(fake) -> None:  # type: ignore[no-untyped-def]
+    """Utilisation that moves, so the history graphs show something."""
+    step = 0
+    while True:
+        step += 1
+        fake.gpus[0].utilization = 55 + (step * 7) % 35
+        fake.gpus[1].utilization = 5 + (step * 3) % 12
+        await asyncio.sleep(0.25)
+
+
+async def _shoot(window, image: str, fake) -> None:  # type: ignore[no-untyped-def]
+    import docker
 
     from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
+    from tests.gpu.fake_nvml import GiB
 
     manager = window.manager
+    wobble = asyncio.ensure_future(_wobble(fake))
 
     def spec(name: str, img: str = image) -> NotebookSpec:
         return NotebookSpec(name=name, image=img, network_mode=NetworkMode.HOST, cpus=2, memory_bytes=2 << 30)
@@ -62,21 +91,39 @@ async def _shoot(window, image: str) -> None:  # type: ignore[no-untyped-def]
         manager.create(spec("old-env", "example.org/missing/image:1.0")),
     )
     await manager.stop("nlp-experiments")
+    cid = manager.get("vision-2").container_id
+    client = docker.from_env()
+    pid = client.api.inspect_container(cid)["State"]["Pid"]
+    client.close()
+    fake.gpus[0].processes = [(pid, 6 * GiB + (300 << 20))]
     window.table.select_name("vision-2")
     await _until(lambda: window.log_view.text.blockCount() > 3, 20)
-    await asyncio.sleep(1.5)  # an uptime worth showing
+    cards = window.gpu.panel.cards
+    await _until(lambda: any("vision-2" in card.users.text() for card in cards.values()), 20)
+    await asyncio.sleep(6)  # an uptime worth showing, and some GPU history
     window.grab().save(str(OUT / "main-window.png"))
 
     dialog = window.new_notebook()
+    await _until(lambda: dialog._gpu_picker is not None, 10)
     dialog.name_edit.setText("segmentation")
+    dialog.use_gpu.setChecked(True)
+    picker = dialog._gpu_picker
+    picker.all_box.setChecked(False)
+    picker.boxes[fake.gpus[0].uuid].setChecked(True)
     dialog.cpus.setValue(4)
     dialog.memory_edit.setText("16g")
+    await _until(lambda: "vision-2" in picker.warning.text(), 10)
     await asyncio.sleep(0.3)
     dialog.grab().save(str(OUT / "new-notebook-dialog.png"))
     dialog.name_edit.setText("Bad Name")
     await asyncio.sleep(0.2)
     dialog.grab().save(str(OUT / "new-notebook-dialog-invalid.png"))
     dialog.reject()
+
+    prefs = window.open_preferences()
+    await asyncio.sleep(0.3)
+    prefs.grab().save(str(OUT / "preferences-dialog.png"))
+    prefs.reject()
 
     window.tray.rebuild()
     menu = window.tray.menu
@@ -97,8 +144,17 @@ async def _shoot(window, image: str) -> None:  # type: ignore[no-untyped-def]
     await _until(lambda: "JupyterLab" in tab.page_title(), 60)
     await asyncio.sleep(6)  # JupyterLab finishes drawing its launcher after the title is set
     window.grab().save(str(OUT / "notebook-tab.png"))
-    QApplication.processEvents()
     assert manager.get("old-env").state is NotebookState.FAILED
+    wobble.cancel()
+    fake.gpus[0].processes = []
+
+
+async def _shoot_no_docker(window) -> None:  # type: ignore[no-untyped-def]
+    """The first-run banner: a window whose Docker host does not answer."""
+    window.start(refresh_ms=0)
+    await _until(window.banner.isVisible, 30)
+    await asyncio.sleep(1.0)
+    window.grab().save(str(OUT / "no-docker-banner.png"))
 
 
 async def _clean(window) -> None:  # type: ignore[no-untyped-def]
@@ -121,6 +177,29 @@ def main() -> int:
         image = PLAIN_IMAGE
     home = Path(tempfile.mkdtemp(prefix="labdock-shots-"))
     _environment(home, image)
+    daemon = _engine()
+    try:
+        return _run(home, image)
+    finally:
+        if daemon is not None:
+            daemon.stop()
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    """The engine at DOCKER_HOST, else the test suite's private dockerd (stopped afterwards)."""
+    from tests.support.dockerd import existing_engine, start_private
+
+    url = existing_engine()
+    if url is not None:
+        os.environ["DOCKER_HOST"] = url
+        return None
+    daemon = start_private()
+    os.environ["DOCKER_HOST"] = daemon.base_url
+    return daemon
+
+
+def _run(home: Path, image: str) -> int:
+    fake = _fake_gpus()
 
     import qasync
     from PySide6.QtCore import QCoreApplication, Qt
@@ -137,16 +216,27 @@ def main() -> int:
     asyncio.set_event_loop(loop)
     OUT.mkdir(parents=True, exist_ok=True)
     window = MainWindow(build_services())
-    window.resize(1280, 800)
+    window.resize(1440, 860)
     window.show()
 
     async def run() -> None:
+        window.gpu.start(0.25)
         try:
-            await _shoot(window, image)
+            await _shoot(window, image, fake)
         finally:
             await _clean(window)
             window.shutdown()
             await window.manager.close()
+            window.hide()
+        os.environ["DOCKER_HOST"] = f"unix://{home}/no-docker.sock"
+        first_run = MainWindow(build_services())
+        first_run.resize(1280, 760)
+        first_run.show()
+        try:
+            await _shoot_no_docker(first_run)
+        finally:
+            first_run.shutdown()
+            await first_run.manager.close()
 
     with loop:
         loop.run_until_complete(run())
