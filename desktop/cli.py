@@ -86,6 +86,7 @@ def _spec(args: argparse.Namespace, services: Services) -> NotebookSpec:
         profile=args.profile,
         network_mode=settings.network if args.network is None else type(settings.network)(args.network),
         engine=args.engine or settings.default_engine,
+        run_as_root=args.root,
     )
 
 
@@ -93,7 +94,8 @@ def _table(notebooks: Sequence[Notebook]) -> str:
     rows = [("NAME", "STATE", "ENGINE", "GPU", "IMAGE", "URL")]
     for nb in sorted(notebooks, key=lambda n: n.name):
         image = nb.spec.image if nb.engine == "docker" else "-"
-        rows.append((nb.name, nb.state.value, nb.engine, nb.spec.gpu_label, image, nb.url or "-"))
+        state = f"{nb.state.value} (root)" if nb.spec.run_as_root else nb.state.value
+        rows.append((nb.name, state, nb.engine, nb.spec.gpu_label, image, nb.url or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows

@@ -337,3 +337,16 @@ def test_containers_are_labelled_docker_is_the_record(services: Services, images
     found = docker_engine.client.containers.list(filters={"label": "org.labdock.name=labelled"})
     assert [c.name for c in found] == [f"{TEST_PREFIX}labelled"]
     assert isinstance(found[0], docker.models.containers.Container)
+
+
+def test_root_only_when_asked_and_visibly(services: Services, images, docker_engine: Engine) -> None:
+    async def scenario() -> None:
+        notebook = await services.manager.create(spec("rooted", images.plain, run_as_root=True))
+        assert notebook.state is NotebookState.READY, notebook.error
+        await services.manager.close()
+
+    arun(scenario())
+    inspect = docker_engine.client.api.inspect_container(f"{TEST_PREFIX}rooted")
+    assert inspect["Config"]["User"] == "0"
+    assert not inspect["HostConfig"]["CapDrop"] and not inspect["HostConfig"]["SecurityOpt"]
+    assert inspect["Config"]["Labels"]["org.labdock.root"] == "1"

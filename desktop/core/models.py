@@ -70,6 +70,7 @@ class NotebookSpec:
     profile: str = "auto"
     network_mode: NetworkMode = NetworkMode.BRIDGE
     engine: str = "docker"  # or "local": JupyterLab as a child process, no Docker
+    run_as_root: bool = False  # only on request: root and Docker's default capabilities in the container
 
     @property
     def uses_gpu(self) -> bool:

@@ -249,6 +249,8 @@ class DockerEngine:
         if host_mode:
             labels[f"{LABEL}.port"] = str(port)
         environment = {"JUPYTER_TOKEN": token, "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime"}
+        if spec.run_as_root:
+            labels[f"{LABEL}.root"] = "1"  # visible in `docker inspect` and in Labdock's table
         if profile.user is None and not image_user:
             environment["HOME"] = "/tmp"  # an image without a user has no home we may write to
         kwargs: dict[str, Any] = {
@@ -264,6 +266,12 @@ class DockerEngine:
             "security_opt": ["no-new-privileges"],
             "detach": True,
         }
+        if spec.run_as_root:
+            # Only when the user asked (e.g. to apt-get install inside): root, Docker's default capabilities.
+            kwargs.update(user="0", cap_drop=None, security_opt=None)
+            kwargs["command"] = [*kwargs["command"], "--ServerApp.allow_root=True"]
+            if profile.name == profiles.DOCKER_STACKS:
+                environment.update(GRANT_SUDO="yes", NB_UID=str(uid))
         if host_mode:
             kwargs["network_mode"] = "host"
         else:
