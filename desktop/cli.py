@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         "--engine",
         choices=("docker", "local"),
         help="docker (default) or local: JupyterLab as a process here, without Docker",
+    )
+    new.add_argument(
+        "--root", action="store_true", help="run the container as root with Docker's default capabilities (less safe)"
     )
     new.add_argument("--no-wait", action="store_true", help="return once the launch has begun")
     sub.add_parser("ls", help="list notebooks")
@@ -212,3 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line for the user, the traceback only on request
+        if os.environ.get("LABDOCK_DEBUG"):
+            raise
+        print(f"labdock: internal error: {exc!r} (run with LABDOCK_DEBUG=1 for details)", file=sys.stderr)
+        return 70

@@ -114,7 +114,6 @@ class NotebookManager:
                 log.exception("engine listener failed")
 
     def _emit(self, kind: EventKind, notebook: Notebook) -> None:
-        notebook.updated_at = time.time()
         for listener in list(self._listeners):
             try:
                 listener(NotebookEvent(kind, notebook))

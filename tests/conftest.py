@@ -8,6 +8,7 @@ logs of the test containers that exist at that moment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Coroutine, Iterator
@@ -78,13 +79,16 @@ def docker_engine() -> Iterator[Engine]:
             daemon.stop()
 
 
-def _test_containers(client: docker.DockerClient) -> list[Any]:
-    return [c for c in client.containers.list(all=True) if c.name.startswith(TEST_PREFIX)]
+def _test_containers(client: docker.DockerClient) -> list[tuple[str, str, str]]:
+    """(id, name, state) of this session's containers; the raw list, so one being removed is no error."""
+    rows = client.api.containers(all=True, filters={"name": TEST_PREFIX})
+    return [(r["Id"], r["Names"][0].lstrip("/"), r["State"]) for r in rows]
 
 
 def _remove_test_containers(client: docker.DockerClient) -> None:
-    for container in _test_containers(client):
-        container.remove(force=True)
+    for ident, _, _ in _test_containers(client):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):  # already going
+            client.api.remove_container(ident, force=True)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -93,9 +97,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     client = _engine_state.get("client")
     if report.failed and client is not None:
-        for container in _test_containers(client):
-            logs = container.logs(tail=40).decode(errors="replace")
-            report.sections.append((f"container {container.name} ({container.status})", logs))
+        for ident, name, state in _test_containers(client):
+            with contextlib.suppress(docker.errors.NotFound):
+                logs = client.api.logs(ident, tail=40).decode(errors="replace")
+                report.sections.append((f"container {name} ({state})", logs))
 
 
 @pytest.fixture

@@ -118,7 +118,6 @@ class Notebook:
     error: str | None = None
     started_at: float | None = None
     pull_progress: PullStatus | None = None
-    updated_at: float = field(default_factory=time.time)
 
     @property
     def name(self) -> str:

@@ -29,9 +29,7 @@ class Found:
     never_started: bool  # created, then the launching process died before starting it
     url: str | None
     exit_code: int | None
-    oom_killed: bool
     created_at: float
-    started_at: float | None
 
 
 @dataclass(frozen=True)

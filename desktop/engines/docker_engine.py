@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 import docker
@@ -60,12 +59,6 @@ def free_loopback_port() -> int:
 
 def redact(text: str, token: str | None) -> str:
     return text.replace(token, "<token>") if token else text
-
-
-def _timestamp(value: str | None) -> float | None:
-    if not value or value.startswith("0001-"):
-        return None
-    return datetime.fromisoformat(value[:26].rstrip("Z") + "+00:00").timestamp()
 
 
 class DockerEngine:
@@ -345,18 +338,10 @@ class DockerEngine:
                     never_started=row.get("State") == "created",
                     url=f"http://127.0.0.1:{port}/" if running and port else None,
                     exit_code=exit_code,
-                    oom_killed=False,
                     created_at=float(labels.get(f"{LABEL}.created", row.get("Created", 0))),
-                    started_at=None,
                 )
             )
         return found
-
-    async def details(self, container_id: str) -> tuple[float | None, bool]:
-        """When the container started, and whether it was OOM-killed (only `inspect` knows)."""
-        data = await self._call(lambda c: c.api.inspect_container(container_id))
-        state = data.get("State") or {}
-        return _timestamp(state.get("StartedAt")), bool(state.get("OOMKilled"))
 
     # -- stop, remove, logs ----------------------------------------------------------------------
 

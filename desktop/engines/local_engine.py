@@ -193,9 +193,7 @@ class LocalEngine:
                     never_started=False,
                     url=f"http://127.0.0.1:{port}/" if running else None,
                     exit_code=None if running else (child.returncode if child is not None else 0),
-                    oom_killed=False,
                     created_at=float(state.get("created", 0)),
-                    started_at=None,
                 )
             )
         return found
