@@ -16,7 +16,8 @@ import time
 from bench.common import Bench, Figure, from_async, median, percentile, standalone
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.engines import profiles
-from desktop.engines.docker_engine import DockerEngine, free_loopback_port
+from desktop.engines.container_spec import free_loopback_port
+from desktop.engines.docker_engine import DockerEngine
 from desktop.engines.readiness import http_status
 from desktop.services import build_services
 

@@ -11,14 +11,12 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from desktop.core.errors import (
@@ -34,6 +32,7 @@ from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found
 from desktop.engines.readiness import http_status, wait_ready
 from desktop.store import Paths, SpecStore, write_atomic
+from desktop.workdir import prepare_work_dir
 
 log = logging.getLogger(__name__)
 
@@ -271,22 +270,7 @@ class NotebookManager:
             self._emit(EventKind.REMOVED, notebook)
 
     def _with_work_dir(self, spec: NotebookSpec) -> NotebookSpec:
-        """Resolve and create the work folder, or say plainly why it cannot be used."""
-        work = (spec.work_dir or self.paths.default_work_dir(spec.name)).expanduser()
-        if not work.is_absolute():
-            work = Path.cwd() / work
-        if work.exists() and not work.is_dir():
-            raise InvalidSpec(f"the work folder {work} is a file, not a folder")
-        created = not work.exists()
-        try:
-            work.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InvalidSpec(f"cannot create the work folder {work}: {exc.strerror or exc}") from exc
-        if not os.access(work, os.W_OK | os.X_OK):
-            raise InvalidSpec(f"the work folder {work} is not writable")
-        if created and os.getuid() == 0:
-            # As root, hand a new folder to the container's non-root user so the notebook can write.
-            os.chown(work, self._container_uid, 100)
+        work = prepare_work_dir(spec.work_dir or self.paths.default_work_dir(spec.name), self._container_uid)
         return dataclasses.replace(spec, work_dir=work)
 
     # -- stop and remove -----------------------------------------------------------------------

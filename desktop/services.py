@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.engines.docker_engine import DockerEngine, DockerSettings
+from desktop.engines.container_spec import DockerSettings
+from desktop.engines.docker_engine import DockerEngine
 from desktop.engines.local_engine import LocalEngine
 from desktop.gpu import Nvml, resolve_gpus
 from desktop.manager import NotebookManager

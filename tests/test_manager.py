@@ -234,7 +234,8 @@ def test_image_without_jupyterlab_fails_clearly(services: Services, docker_engin
 
 def test_docker_unreachable_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from desktop.core.errors import EngineUnavailable
-    from desktop.engines.docker_engine import DockerEngine, DockerSettings
+    from desktop.engines.container_spec import DockerSettings
+    from desktop.engines.docker_engine import DockerEngine
     from desktop.manager import NotebookManager
 
     engine = DockerEngine(DockerSettings(install_id="x", base_url=f"unix://{tmp_path}/nothing.sock"))
@@ -300,7 +301,7 @@ def test_work_folder_that_is_a_file(services: Services, images, tmp_path: Path) 
 
 def test_bridge_mode_publishes_on_loopback_only(labdock_home: Path, images, docker_engine: Engine) -> None:
     """Checked at config level (ENVIRONMENT.md): create as the engine would, inspect, remove."""
-    from desktop.engines.docker_engine import CONTAINER_PORT
+    from desktop.engines.container_spec import CONTAINER_PORT
 
     name = f"{TEST_PREFIX}bridge-config"
     container = docker_engine.client.containers.create(

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from desktop.core.models import NotebookSpec, PullStatus
 
+LOG_TAIL_LINES = 30  # of a failed server's log, shown with the failure
 PullProgress = Callable[[PullStatus], None]  # called from a worker thread
 
 

@@ -13,52 +13,35 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import DeviceRequest
 
-from desktop.core.errors import EngineUnavailable, InvalidSpec, LabdockError, NotebookExists
-from desktop.core.models import ALL_GPUS, NetworkMode, NotebookSpec
+from desktop.core.errors import EngineUnavailable, LabdockError, NotebookExists
+from desktop.core.models import NetworkMode, NotebookSpec
 from desktop.engines import profiles
-from desktop.engines.base import Exit, Found, PullProgress, Started
+from desktop.engines.base import LOG_TAIL_LINES, Exit, Found, PullProgress, Started
+from desktop.engines.container_spec import (
+    CONTAINER_PORT,
+    LABEL,
+    DockerSettings,
+    container_config,
+    container_env,
+    exit_code_of,
+    free_loopback_port,
+    published_port,
+    redact,
+    split_tag,
+)
 from desktop.engines.pull import PullCancelled, follow_pull
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-LABEL = "org.labdock"
-CONTAINER_PORT = 8888
-LOG_TAIL_LINES = 30
-
-
-@dataclass(frozen=True)
-class DockerSettings:
-    install_id: str
-    base_url: str | None = None  # None: DOCKER_HOST or the default socket
-    container_prefix: str = "labdock-"
-    pull_missing: bool = True
-    uid: int | None = None  # container user; None: the host user, or 1000 when the host user is root
-    # A GPU choice ("all", indices, UUIDs) -> the UUIDs it means on this machine; raises InvalidSpec.
-    gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
-
-
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def redact(text: str, token: str | None) -> str:
-    return text.replace(token, "<token>") if token else text
 
 
 class DockerEngine:
@@ -161,7 +144,7 @@ class DockerEngine:
     def _pull(
         self, client: docker.DockerClient, image: str, on_pull: PullProgress | None, cancel: threading.Event
     ) -> None:
-        repository, tag = _split_tag(image)
+        repository, tag = split_tag(image)
         follow_pull(client.api.pull(repository, tag=tag, stream=True, decode=True), on_pull, cancel)
 
     async def _check_gpu_runtime(self) -> None:
@@ -221,65 +204,13 @@ class DockerEngine:
         port: int,
         gpu_ids: tuple[str, ...] = (),
     ) -> dict[str, Any]:
-        """The create() arguments: labels, token by environment, non-root, no privileges, limits, GPUs."""
-        if spec.work_dir is None:
-            raise InvalidSpec("the notebook has no work folder")
-        host_mode = spec.network_mode is NetworkMode.HOST
-        uid = self.settings.uid if self.settings.uid is not None else (os.getuid() or 1000)
-        image_user = str(image_config.get("User") or "")
-        user = f"{uid}:100" if profile.user else (image_user or str(uid))
-        if user in ("root", "0") or user.startswith(("root:", "0:")):
-            user = f"{uid}:{uid}"
-        labels = {
-            f"{LABEL}.managed": "1",
-            f"{LABEL}.install": self.settings.install_id,
-            f"{LABEL}.name": spec.name,
-            f"{LABEL}.gpus": ",".join(spec.gpus) or "cpu",
-            f"{LABEL}.profile": profile.name,
-            f"{LABEL}.created": f"{time.time():.3f}",
-            f"{LABEL}.spec": json.dumps(spec.to_json(), sort_keys=True),
-        }
-        if host_mode:
-            labels[f"{LABEL}.port"] = str(port)
-        environment = {"JUPYTER_TOKEN": token, "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime"}
-        if spec.run_as_root:
-            labels[f"{LABEL}.root"] = "1"  # visible in `docker inspect` and in Labdock's table
-        if profile.user is None and not image_user:
-            environment["HOME"] = "/tmp"  # an image without a user has no home we may write to
-        kwargs: dict[str, Any] = {
-            "image": spec.image,
-            "command": profile.command("127.0.0.1" if host_mode else "0.0.0.0", port),
-            "name": self.container_name(spec.name),
-            "labels": labels,
-            "environment": environment,
-            "user": user,
-            "working_dir": profile.work_mount,
-            "volumes": {str(spec.work_dir): {"bind": profile.work_mount, "mode": "rw"}},
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
-            "detach": True,
-        }
-        if spec.run_as_root:
-            # Only when the user asked (e.g. to apt-get install inside): root, Docker's default capabilities.
-            kwargs.update(user="0", cap_drop=None, security_opt=None)
-            kwargs["command"] = [*kwargs["command"], "--ServerApp.allow_root=True"]
-            if profile.name == profiles.DOCKER_STACKS:
-                environment.update(GRANT_SUDO="yes", NB_UID=str(uid))
-        if host_mode:
-            kwargs["network_mode"] = "host"
-        else:
-            kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)}
-        if spec.cpus:
-            kwargs["nano_cpus"] = int(spec.cpus * 1e9)
-        if spec.memory_bytes:
-            kwargs["mem_limit"] = spec.memory_bytes
-        if spec.gpus:
-            kwargs["device_requests"] = [gpu_request(gpu_ids or spec.gpus, via_cdi=self._gpus_via_cdi)]
-        return kwargs
+        return container_config(
+            self.settings, spec, token, profile, image_config, port, gpu_ids, via_cdi=self._gpus_via_cdi
+        )
 
     async def _published_port(self, container_id: str) -> int:
         data = await self._call(lambda c: c.api.inspect_container(container_id))
-        port = _host_port(data)
+        port = published_port(data)
         if port is None:
             raise LabdockError("Docker did not publish the notebook's port")
         return port
@@ -295,7 +226,7 @@ class DockerEngine:
         if state.get("Running") or state.get("Status") in ("created", "restarting"):
             return None
         tail = await self._call(lambda c: c.api.logs(container_id, tail=LOG_TAIL_LINES))
-        token = _env(data).get("JUPYTER_TOKEN")
+        token = container_env(data).get("JUPYTER_TOKEN")
         return Exit(
             int(state.get("ExitCode", -1)),
             bool(state.get("OOMKilled")),
@@ -304,7 +235,7 @@ class DockerEngine:
 
     async def token(self, container_id: str) -> str | None:
         data = await self._call(lambda c: c.api.inspect_container(container_id))
-        return _env(data).get("JUPYTER_TOKEN")
+        return container_env(data).get("JUPYTER_TOKEN")
 
     async def find(self) -> list[Found]:
         rows = await self._call(lambda c: c.api.containers(all=True, filters=self._ours()))
@@ -329,7 +260,7 @@ class DockerEngine:
                     ),
                     None,
                 )
-            exit_code = _exit_code(row.get("Status", "")) if not running else None
+            exit_code = exit_code_of(row.get("Status", "")) if not running else None
             found.append(
                 Found(
                     spec=spec,
@@ -364,7 +295,7 @@ class DockerEngine:
                 c.api.remove_container(cname, force=True)
             except NotFound:
                 return ""
-            return redact(text, _env(data).get("JUPYTER_TOKEN"))
+            return redact(text, container_env(data).get("JUPYTER_TOKEN"))
 
         return await self._call(logs_then_remove)
 
@@ -391,7 +322,7 @@ class DockerEngine:
                 text = c.api.logs(cname, tail=tail if tail is not None else "all")
             except NotFound:
                 return None
-            return redact(text.decode(errors="replace"), _env(data).get("JUPYTER_TOKEN"))
+            return redact(text.decode(errors="replace"), container_env(data).get("JUPYTER_TOKEN"))
 
         return await self._call(read)
 
@@ -399,7 +330,7 @@ class DockerEngine:
         """Yield log lines live; each blocking read of the stream runs on a worker thread."""
         cname = self.container_name(name)
         data = await self._call(lambda c: c.api.inspect_container(cname))
-        token = _env(data).get("JUPYTER_TOKEN")
+        token = container_env(data).get("JUPYTER_TOKEN")
         stream = await self._call(lambda c: c.api.logs(cname, stream=True, follow=True, tail=200))
         buffer = b""
         try:
@@ -423,53 +354,6 @@ class DockerEngine:
         if client is not None:
             client.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def gpu_request(gpus: tuple[str, ...], via_cdi: bool = False) -> DeviceRequest:
-    """Exactly the chosen GPUs (UUIDs, as resolved on this machine), or all of them.
-
-    Engines set up for CDI name devices `nvidia.com/gpu=<id>`; others use the NVIDIA runtime hook.
-    """
-    if via_cdi:
-        ids = ["nvidia.com/gpu=all"] if gpus == ALL_GPUS else [f"nvidia.com/gpu={g}" for g in gpus]
-        return DeviceRequest(driver="cdi", device_ids=ids)
-    if gpus == ALL_GPUS:
-        return DeviceRequest(count=-1, capabilities=[["gpu"]])
-    return DeviceRequest(device_ids=list(gpus), capabilities=[["gpu"]])
-
-
-def _split_tag(image: str) -> tuple[str, str]:
-    """'quay.io/jupyter/base-notebook:2024' -> ('quay.io/jupyter/base-notebook', '2024'); digests kept whole."""
-    if "@" in image:
-        repository, digest = image.split("@", 1)
-        return repository, digest
-    if ":" in image.rsplit("/", 1)[-1]:
-        repository, tag = image.rsplit(":", 1)
-        return repository, tag
-    return image, "latest"
-
-
-def _env(inspect: dict[str, Any]) -> dict[str, str]:
-    items = (inspect.get("Config") or {}).get("Env") or []
-    return dict(item.split("=", 1) for item in items if "=" in item)
-
-
-def _host_port(inspect: dict[str, Any]) -> int | None:
-    bindings = ((inspect.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{CONTAINER_PORT}/tcp") or []
-    for binding in bindings:
-        if binding.get("HostPort"):
-            return int(binding["HostPort"])
-    return None
-
-
-def _exit_code(status: str) -> int | None:
-    # The list call's Status reads like "Exited (137) 5 minutes ago".
-    if "(" in status and ")" in status:
-        try:
-            return int(status.split("(", 1)[1].split(")", 1)[0])
-        except ValueError:
-            return None
-    return None
 
 
 def _explain(exc: BaseException) -> str:

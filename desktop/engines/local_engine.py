@@ -23,8 +23,8 @@ from typing import Any
 
 from desktop.core.errors import InvalidSpec, LabdockError
 from desktop.core.models import NotebookSpec
-from desktop.engines.base import Exit, Found, PullProgress, Started
-from desktop.engines.docker_engine import LOG_TAIL_LINES, free_loopback_port, redact
+from desktop.engines.base import LOG_TAIL_LINES, Exit, Found, PullProgress, Started
+from desktop.engines.container_spec import free_loopback_port, redact
 from desktop.engines.profiles import COMMON_ARGS
 
 ID_PREFIX = "local:"

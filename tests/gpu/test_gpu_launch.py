@@ -9,7 +9,8 @@ import pytest
 from desktop.core.errors import InvalidSpec
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.engines import profiles
-from desktop.engines.docker_engine import DockerEngine, DockerSettings
+from desktop.engines.container_spec import DockerSettings
+from desktop.engines.docker_engine import DockerEngine
 from desktop.gpu import Nvml, resolve_gpus
 from desktop.services import build_services
 from desktop.store import Paths

@@ -1,0 +1,159 @@
+"""How a notebook becomes a container: the create() arguments, GPU requests, and what we read back.
+
+Pure functions over plain data (no Docker calls), so the security-relevant settings are easy to read
+and to test: labels, token by environment only, non-root, no capabilities, loopback-only ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from docker.types import DeviceRequest
+
+from desktop.core.errors import InvalidSpec
+from desktop.core.models import ALL_GPUS, NetworkMode, NotebookSpec
+from desktop.engines import profiles
+
+LABEL = "org.labdock"
+CONTAINER_PORT = 8888
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    install_id: str
+    base_url: str | None = None  # None: DOCKER_HOST or the default socket
+    container_prefix: str = "labdock-"
+    pull_missing: bool = True
+    uid: int | None = None  # container user; None: the host user, or 1000 when the host user is root
+    # A GPU choice ("all", indices, UUIDs) -> the UUIDs it means on this machine; raises InvalidSpec.
+    gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def redact(text: str, token: str | None) -> str:
+    return text.replace(token, "<token>") if token else text
+
+
+def container_config(
+    settings: DockerSettings,
+    spec: NotebookSpec,
+    token: str,
+    profile: profiles.Profile,
+    image_config: dict[str, Any],
+    port: int,
+    gpu_ids: tuple[str, ...] = (),
+    via_cdi: bool = False,
+) -> dict[str, Any]:
+    """The create() arguments: labels, token by environment, non-root, no privileges, limits, GPUs."""
+    if spec.work_dir is None:
+        raise InvalidSpec("the notebook has no work folder")
+    host_mode = spec.network_mode is NetworkMode.HOST
+    uid = settings.uid if settings.uid is not None else (os.getuid() or 1000)
+    image_user = str(image_config.get("User") or "")
+    user = f"{uid}:100" if profile.user else (image_user or str(uid))
+    if user in ("root", "0") or user.startswith(("root:", "0:")):
+        user = f"{uid}:{uid}"
+    labels = {
+        f"{LABEL}.managed": "1",
+        f"{LABEL}.install": settings.install_id,
+        f"{LABEL}.name": spec.name,
+        f"{LABEL}.gpus": ",".join(spec.gpus) or "cpu",
+        f"{LABEL}.profile": profile.name,
+        f"{LABEL}.created": f"{time.time():.3f}",
+        f"{LABEL}.spec": json.dumps(spec.to_json(), sort_keys=True),
+    }
+    if host_mode:
+        labels[f"{LABEL}.port"] = str(port)
+    environment = {"JUPYTER_TOKEN": token, "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime"}
+    if spec.run_as_root:
+        labels[f"{LABEL}.root"] = "1"  # visible in `docker inspect` and in Labdock's table
+    if profile.user is None and not image_user:
+        environment["HOME"] = "/tmp"  # an image without a user has no home we may write to
+    kwargs: dict[str, Any] = {
+        "image": spec.image,
+        "command": profile.command("127.0.0.1" if host_mode else "0.0.0.0", port),
+        "name": f"{settings.container_prefix}{spec.name}",
+        "labels": labels,
+        "environment": environment,
+        "user": user,
+        "working_dir": profile.work_mount,
+        "volumes": {str(spec.work_dir): {"bind": profile.work_mount, "mode": "rw"}},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "detach": True,
+    }
+    if spec.run_as_root:
+        # Only when the user asked (e.g. to apt-get install inside): root, Docker's default capabilities.
+        kwargs.update(user="0", cap_drop=None, security_opt=None)
+        kwargs["command"] = [*kwargs["command"], "--ServerApp.allow_root=True"]
+        if profile.name == profiles.DOCKER_STACKS:
+            environment.update(GRANT_SUDO="yes", NB_UID=str(uid))
+    if host_mode:
+        kwargs["network_mode"] = "host"
+    else:
+        kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)}
+    if spec.cpus:
+        kwargs["nano_cpus"] = int(spec.cpus * 1e9)
+    if spec.memory_bytes:
+        kwargs["mem_limit"] = spec.memory_bytes
+    if spec.gpus:
+        kwargs["device_requests"] = [gpu_request(gpu_ids or spec.gpus, via_cdi=via_cdi)]
+    return kwargs
+
+
+def gpu_request(gpus: tuple[str, ...], via_cdi: bool = False) -> DeviceRequest:
+    """Exactly the chosen GPUs (UUIDs, as resolved on this machine), or all of them.
+
+    Engines set up for CDI name devices `nvidia.com/gpu=<id>`; others use the NVIDIA runtime hook.
+    """
+    if via_cdi:
+        ids = ["nvidia.com/gpu=all"] if gpus == ALL_GPUS else [f"nvidia.com/gpu={g}" for g in gpus]
+        return DeviceRequest(driver="cdi", device_ids=ids)
+    if gpus == ALL_GPUS:
+        return DeviceRequest(count=-1, capabilities=[["gpu"]])
+    return DeviceRequest(device_ids=list(gpus), capabilities=[["gpu"]])
+
+
+def split_tag(image: str) -> tuple[str, str]:
+    """'quay.io/jupyter/base-notebook:2024' -> ('quay.io/jupyter/base-notebook', '2024'); digests kept whole."""
+    if "@" in image:
+        repository, digest = image.split("@", 1)
+        return repository, digest
+    if ":" in image.rsplit("/", 1)[-1]:
+        repository, tag = image.rsplit(":", 1)
+        return repository, tag
+    return image, "latest"
+
+
+def container_env(inspect: dict[str, Any]) -> dict[str, str]:
+    items = (inspect.get("Config") or {}).get("Env") or []
+    return dict(item.split("=", 1) for item in items if "=" in item)
+
+
+def published_port(inspect: dict[str, Any]) -> int | None:
+    bindings = ((inspect.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{CONTAINER_PORT}/tcp") or []
+    for binding in bindings:
+        if binding.get("HostPort"):
+            return int(binding["HostPort"])
+    return None
+
+
+def exit_code_of(status: str) -> int | None:
+    # The list call's Status reads like "Exited (137) 5 minutes ago".
+    if "(" in status and ")" in status:
+        try:
+            return int(status.split("(", 1)[1].split(")", 1)[0])
+        except ValueError:
+            return None
+    return None
