@@ -48,7 +48,16 @@ def run(bench: Bench) -> list[Figure]:
                 "cold process, median of 5",
             )
         )
+    asyncio.run(remove_all())
     return figures
+
+
+async def remove_all() -> None:
+    """Leave the engine as we found it: later suites measure with their own notebooks only."""
+    manager = build_services().manager
+    await manager.restore()
+    await asyncio.gather(*(manager.remove(n.name, delete_work=True) for n in manager.list()))
+    await manager.close()
 
 
 if __name__ == "__main__":

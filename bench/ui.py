@@ -15,11 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from typing import Any
 
 from bench.common import Bench, Figure, median, standalone
 from bench.ui_probe import process_tree, pss_kib
 from desktop.core.models import NetworkMode, NotebookSpec
+from desktop.engines.container_spec import free_loopback_port
 from desktop.services import build_services
 
 IDLE_NOTEBOOKS = 10
@@ -91,10 +93,14 @@ async def ensure_notebooks(bench: Bench, count: int) -> list[str]:
 
 
 def chromium_pss(urls: list[str]) -> float | None:
-    """The same five JupyterLabs in headless Chromium: total PSS of its processes, in MiB."""
+    """The same five JupyterLabs in headless Chromium: total PSS of its processes, in MiB.
+
+    Headless Chromium takes one URL on its command line; the others are opened as tabs through its
+    DevTools endpoint (on loopback)."""
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         return None
+    port = free_loopback_port()
     with tempfile.TemporaryDirectory() as profile:
         browser = subprocess.Popen(
             [
@@ -107,18 +113,31 @@ def chromium_pss(urls: list[str]) -> float | None:
                 "--disable-component-update",
                 "--disable-sync",
                 f"--user-data-dir={profile}",
-                "--remote-debugging-port=0",
-                *urls,
+                f"--remote-debugging-port={port}",
+                urls[0],
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        time.sleep(25)
-        pss = pss_kib(process_tree(browser.pid)) / 1024
-        os.killpg(browser.pid, 15)
-        browser.wait(timeout=20)
-    return pss
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/json/version", timeout=2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        return None
+                    time.sleep(0.2)
+            for url in urls[1:]:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?{url}", method="PUT")
+                urllib.request.urlopen(request, timeout=10).close()
+            time.sleep(25)  # as long as the Labdock tabs had to load and settle
+            return pss_kib(process_tree(browser.pid)) / 1024
+        finally:
+            os.killpg(browser.pid, 15)
+            browser.wait(timeout=20)
 
 
 def run(bench: Bench) -> list[Figure]:

@@ -230,6 +230,11 @@ class NotebookManager:
                 return
             notebook.started_at = time.time()
             self._set(notebook, NotebookState.READY)
+            await self._remember_answered(notebook)
+
+    async def _remember_answered(self, notebook: Notebook) -> None:
+        if notebook.container_id is not None:
+            await asyncio.to_thread(self._store.mark_answered, notebook.name, notebook.container_id)
 
     async def _start_once(self, notebook: Notebook) -> None:
         token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -339,18 +344,22 @@ class NotebookManager:
     async def restore(self) -> None:
         """Adopt this installation's containers and remembered notebooks; safe to call again to
         catch up with changes made elsewhere (another Labdock, `docker kill`)."""
-        found: list[Found] = []
+        found: dict[str, Found] = {}
         unavailable: dict[str, EngineUnavailable] = {}
-        for engine in self.engines.values():
-            try:
-                found.extend(await engine.find())
-            except EngineUnavailable as exc:
-                unavailable[engine.name] = exc  # keep its rows as they are; the other engines go on
+        engines = list(self.engines.values())
+        results = await asyncio.gather(*(engine.find() for engine in engines), return_exceptions=True)
+        for engine, result in zip(engines, results, strict=True):
+            if isinstance(result, EngineUnavailable):
+                unavailable[engine.name] = result  # keep its rows as they are; the other engines go on
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                found.update((item.spec.name, item) for item in result)
         remembered = await asyncio.to_thread(self._store.load)
-        seen: set[str] = set()
-        for item in found:
-            seen.add(item.spec.name)
-            await self._adopt(item)
+        answered = await asyncio.to_thread(self._store.answered)
+        seen = set(found)
+        # An adoption may probe its server: all at once, not one after another.
+        await asyncio.gather(*(self._adopt(item, answered) for item in found.values()))
         for name, spec in remembered.items():
             if name not in seen and name not in self._notebooks and spec.engine in self.engines:
                 notebook = Notebook(spec=spec, state=NotebookState.STOPPED)
@@ -369,7 +378,8 @@ class NotebookManager:
         task = self._tasks.get(name)
         return (task is not None and not task.done()) or self._lock(name).locked()
 
-    async def _adopt(self, item: Found) -> None:
+    async def _adopt(self, item: Found, answered: set[str]) -> None:
+        """Take in what an engine reports. A server is probed only if no Labdock has seen it answer."""
         name = item.spec.name
         notebook = self._notebooks.get(name)
         if notebook is not None and self._busy(name):
@@ -388,13 +398,17 @@ class NotebookManager:
         if notebook is None:
             notebook = Notebook(spec=item.spec)
             self._notebooks[name] = notebook
-        if notebook.container_id != item.container_id:
+        same_server = notebook.container_id == item.container_id
+        known_up = (same_server and notebook.state is NotebookState.READY) or item.container_id in answered
+        if not same_server:
             notebook.token = None
         notebook.spec, notebook.container_id, notebook.url = item.spec, item.container_id, item.url
         if item.running:
             notebook.started_at = notebook.started_at or item.created_at
             state = NotebookState.READY
-            if item.url is None or await http_status(item.url, "api/status", None, timeout=1.0) is None:
+            if item.url is None or (
+                not known_up and await http_status(item.url, "api/status", None, timeout=1.0) is None
+            ):
                 state = NotebookState.STARTING
         else:
             notebook.url = None
@@ -402,6 +416,8 @@ class NotebookManager:
         if notebook.state is not state or added:
             notebook.state = state
             self._emit(EventKind.ADDED if added else EventKind.CHANGED, notebook)
+        if state is NotebookState.READY and not known_up:
+            await self._remember_answered(notebook)
         if state is NotebookState.STARTING:
             self._spawn(name, self._await_adopted(notebook))
 
@@ -445,6 +461,7 @@ class NotebookManager:
                 await self._fail_launch(notebook, str(exc))
                 return
             self._set(notebook, NotebookState.READY)
+            await self._remember_answered(notebook)
 
     # -- access --------------------------------------------------------------------------------
 

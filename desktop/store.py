@@ -111,38 +111,55 @@ def locked(path: Path) -> Iterator[None]:
 
 
 class SpecStore:
-    """The notebooks the user has made, so stopped ones come back as rows after a restart."""
+    """The notebooks the user has made, so stopped ones come back as rows after a restart; and which
+    containers have answered once, so a restarted Labdock need not probe those again."""
 
     def __init__(self, paths: Paths) -> None:
         self._file = paths.notebooks_file
 
     def load(self) -> dict[str, NotebookSpec]:
-        data = read_json(self._file)
-        if not isinstance(data, dict):
-            return {}
         specs: dict[str, NotebookSpec] = {}
-        for name, raw in (data.get("notebooks") or {}).items():
+        for name, raw in (self._read().get("notebooks") or {}).items():
             try:
                 specs[name] = NotebookSpec.from_json(raw)
             except (TypeError, ValueError, KeyError) as exc:
                 log.warning("skipped remembered notebook %r: %s", name, exc)
         return specs
 
+    def answered(self) -> set[str]:
+        """Ids of containers whose server has answered (READY) at least once."""
+        return {str(ident) for ident in (self._read().get("answered") or {}).values()}
+
     def put(self, spec: NotebookSpec) -> None:
         with locked(self._file):
-            specs = self.load()
-            specs[spec.name] = spec
-            self._save(specs)
+            data = self._read()
+            data.setdefault("notebooks", {})[spec.name] = spec.to_json()
+            self._write(data)
+
+    def mark_answered(self, name: str, container_id: str) -> None:
+        with locked(self._file):
+            data = self._read()
+            data.setdefault("answered", {})[name] = container_id
+            self._write(data)
 
     def forget(self, name: str) -> None:
         with locked(self._file):
-            specs = self.load()
-            if specs.pop(name, None) is not None:
-                self._save(specs)
+            data = self._read()
+            known = name in (data.get("notebooks") or {}) or name in (data.get("answered") or {})
+            for section in ("notebooks", "answered"):
+                (data.get(section) or {}).pop(name, None)
+            if known:
+                self._write(data)
 
-    def _save(self, specs: dict[str, NotebookSpec]) -> None:
-        payload = {"version": 1, "notebooks": {n: s.to_json() for n, s in sorted(specs.items())}}
-        write_atomic(self._file, json.dumps(payload, indent=2) + "\n")
+    def _read(self) -> dict[str, Any]:
+        data = read_json(self._file)
+        return data if isinstance(data, dict) else {}
+
+    def _write(self, data: dict[str, Any]) -> None:
+        data["version"] = 1
+        for section in ("notebooks", "answered"):
+            data[section] = dict(sorted((data.get(section) or {}).items()))
+        write_atomic(self._file, json.dumps(data, indent=2) + "\n")
 
 
 def install_id(paths: Paths) -> str:

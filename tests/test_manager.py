@@ -351,3 +351,27 @@ def test_root_only_when_asked_and_visibly(services: Services, images, docker_eng
     assert inspect["Config"]["User"] == "0"
     assert not inspect["HostConfig"]["CapDrop"] and not inspect["HostConfig"]["SecurityOpt"]
     assert inspect["Config"]["Labels"]["org.labdock.root"] == "1"
+
+
+def test_restore_does_not_probe_servers_seen_answering(
+    labdock_home: Path, images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`labdock ls` stays fast with many notebooks: a server that answered once is not asked again."""
+
+    async def first() -> None:
+        manager = build_services(Paths.default()).manager
+        await manager.create(spec("seen", images.plain))
+        await manager.close()
+
+    async def second() -> None:
+        async def no_probe(*args: object, **kwargs: object) -> int:
+            raise AssertionError("probed a server already known to answer")
+
+        monkeypatch.setattr("desktop.manager.http_status", no_probe)
+        manager = build_services(Paths.default()).manager
+        await manager.restore()
+        assert manager.get("seen").state is NotebookState.READY
+        await manager.close()
+
+    arun(first())
+    arun(second())
