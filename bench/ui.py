@@ -43,12 +43,17 @@ def probe(bench: Bench, mode: str, timeout: float = 400, **env: str) -> dict[str
 
 def cold_start(runs: int = 5) -> list[float]:
     """Process start to the main window mapped on a real X server, in seconds."""
-    display = ":173"
+    read_end, write_end = os.pipe()
+    # -displayfd: Xvfb picks a free display and says which once it accepts clients.
     xvfb = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(write_end,),
     )
+    os.close(write_end)
+    with os.fdopen(read_end) as answer:
+        display = ":" + answer.readline().strip()
     times = []
     try:
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
@@ -67,8 +72,8 @@ def cold_start(runs: int = 5) -> list[float]:
                 ).returncode
                 != 0
             ):
-                if time.perf_counter() - began > 30:
-                    raise RuntimeError("the window did not appear in 30 s")
+                if time.perf_counter() - began > 30 or app.poll() is not None:
+                    raise RuntimeError("the window did not appear (in 30 s, or the app ended)")
                 time.sleep(0.005)
             times.append(time.perf_counter() - began)
             os.killpg(app.pid, 15)
