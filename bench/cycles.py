@@ -22,11 +22,17 @@ def rss_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+POOL_PREFIXES = ("docker_", "asyncio_")  # worker pools: they grow on demand up to a fixed cap
+
+
 def snapshot(bench: Bench) -> dict[str, float]:
     containers = [c for c in bench.client.containers.list(all=True) if c.name.startswith(PREFIX)]
+    threads = threading.enumerate()
+    pooled = [t for t in threads if t.name.startswith(POOL_PREFIXES)]
     return {
         "containers": len(containers),
-        "threads": threading.active_count(),
+        "threads": len(threads) - len(pooled),
+        "pool threads": len(pooled),
         "fds": len(os.listdir("/proc/self/fd")),
         "rss": rss_mib(),
     }
@@ -60,6 +66,16 @@ async def measure(bench: Bench) -> list[Figure]:
                 f"{before[key]:.0f} before, {after[key]:.0f} after",
             )
         )
+    cap = 16 + min(32, (os.cpu_count() or 1) + 4)  # the Docker pool and asyncio's default executor
+    figures.append(
+        Figure(
+            f"{CYCLES} cycles: worker-pool threads",
+            f"{after['pool threads']:.0f}",
+            f"<= {cap}",
+            after["pool threads"] <= cap,
+            f"{before['pool threads']:.0f} after warm-up; threads outside the pools are counted above",
+        )
+    )
     grew = after["rss"] - before["rss"]
     figures.append(
         Figure(

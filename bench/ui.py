@@ -55,15 +55,18 @@ def cold_start(runs: int = 5) -> list[float]:
     with os.fdopen(read_end) as answer:
         display = ":" + answer.readline().strip()
     times = []
+    app_log = tempfile.TemporaryFile("w+")  # noqa: SIM115  (kept open across runs, closed below)
     try:
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
         for _ in range(runs + 1):
             began = time.perf_counter()
+            app_log.seek(0)
+            app_log.truncate()
             app = subprocess.Popen(
                 [sys.executable, "-m", "desktop"],
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=app_log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
             while (
@@ -73,12 +76,16 @@ def cold_start(runs: int = 5) -> list[float]:
                 != 0
             ):
                 if time.perf_counter() - began > 30 or app.poll() is not None:
-                    raise RuntimeError("the window did not appear (in 30 s, or the app ended)")
+                    app_log.seek(0)
+                    raise RuntimeError(
+                        f"the window did not appear (in 30 s, or the app ended):\n{app_log.read()[-3000:]}"
+                    )
                 time.sleep(0.005)
             times.append(time.perf_counter() - began)
             os.killpg(app.pid, 15)
             app.wait(timeout=20)
     finally:
+        app_log.close()
         xvfb.terminate()
         xvfb.wait()
     return times[1:]  # the first run warms the file cache
