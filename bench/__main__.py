@@ -24,7 +24,10 @@ def main(argv: list[str]) -> int:
         for name in chosen:
             began = time.monotonic()
             module = importlib.import_module(f"bench.{name}")
-            results = module.run(bench)
+            try:
+                results = module.run(bench)
+            except Exception as exc:  # one broken suite must not lose the others' figures
+                results = [Figure(f"{name} suite", "error", "runs", False, str(exc).splitlines()[0][:200])]
             for figure in results:
                 print(figure.line(), flush=True)
             figures.extend(results)

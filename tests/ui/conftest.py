@@ -7,6 +7,7 @@ inside qtbot.waitUntil / waitSignal. Helpers here wait on tasks that way, never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -73,3 +74,22 @@ def ui_services(services: Services, qloop: asyncio.AbstractEventLoop, qtbot: QtB
     if any(n.state.active for n in manager.list()):
         wait_for(qtbot, manager.stop_all(), 60)
     wait_for(qtbot, manager.close(), 30)
+
+
+@contextlib.contextmanager
+def shown_window(services: Services) -> Iterator[Any]:
+    """The main window over `services`, started without the periodic refresh; torn down fully after."""
+    from PySide6.QtCore import QEvent
+
+    from desktop.ui.main_window import MainWindow
+
+    main = MainWindow(services)
+    main.show()
+    main.start(refresh_ms=0)
+    try:
+        yield main
+    finally:
+        main.shutdown()  # before closing: a plain close would ask what to do with running notebooks
+        main.close()
+        main.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # web pages go while Qt is alive

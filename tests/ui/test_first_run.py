@@ -16,7 +16,7 @@ from desktop.store import Paths
 from desktop.ui.main_window import MainWindow
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
 from tests.conftest import Engine, write_test_settings
-from tests.ui.conftest import wait_for
+from tests.ui.conftest import shown_window, wait_for
 
 pytestmark = [pytest.mark.gui]
 
@@ -36,12 +36,8 @@ def no_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qtbot: QtBot) -> 
 
 @pytest.fixture
 def window(qtbot: QtBot, no_docker: Services) -> Iterator[MainWindow]:
-    main = MainWindow(no_docker)
-    main.show()
-    main.start(refresh_ms=0)
-    yield main
-    main.shutdown()
-    main.close()
+    with shown_window(no_docker) as main:
+        yield main
 
 
 def test_banner_and_a_local_notebook_from_it(qtbot: QtBot, window: MainWindow) -> None:

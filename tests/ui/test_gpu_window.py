@@ -17,7 +17,7 @@ from desktop.ui.main_window import MainWindow
 from desktop.ui.notebook_model import Column
 from tests.conftest import Engine
 from tests.gpu.fake_nvml import FakeNvml, make_gpus
-from tests.ui.conftest import wait_for
+from tests.ui.conftest import shown_window, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.gui]
 MiB = 1 << 20
@@ -41,12 +41,8 @@ def gpu_services(fake: FakeNvml, labdock_home: Path, qtbot: QtBot) -> Iterator[S
 
 @pytest.fixture
 def window(qtbot: QtBot, gpu_services: Services) -> Iterator[MainWindow]:
-    main = MainWindow(gpu_services)
-    main.show()
-    main.start(refresh_ms=0)
-    yield main
-    main.shutdown()
-    main.close()
+    with shown_window(gpu_services) as main:
+        yield main
 
 
 def test_picker_and_panel(qtbot: QtBot, window: MainWindow, fake: FakeNvml) -> None:

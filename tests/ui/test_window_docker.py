@@ -11,7 +11,6 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent
 from pytestqt.qtbot import QtBot
 
 from desktop.core.models import NotebookState
@@ -20,7 +19,7 @@ from desktop.ui.lab_prefs import NOTIFICATION_PLUGIN, split_token
 from desktop.ui.main_window import MainWindow
 from desktop.ui.notebook_model import Column
 from tests.conftest import Engine
-from tests.ui.conftest import wait_for
+from tests.ui.conftest import shown_window, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.gui]
 READY_MS = 120_000
@@ -28,14 +27,8 @@ READY_MS = 120_000
 
 @pytest.fixture
 def window(qtbot: QtBot, ui_services: Services) -> Iterator[MainWindow]:
-    main = MainWindow(ui_services)
-    main.show()
-    main.start(refresh_ms=0)
-    yield main
-    main.shutdown()  # before closing: a plain close would ask what to do with running notebooks
-    main.close()
-    main.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # web pages go while Qt is alive
+    with shown_window(ui_services) as main:
+        yield main
 
 
 def state_of(window: MainWindow, name: str) -> NotebookState | None:
