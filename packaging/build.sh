@@ -5,6 +5,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+[ -x "$PYTHON" ] || "$ROOT/scripts/setup"  # a fresh clone: set up the environment first
 
 if ! "$PYTHON" -c "import PyInstaller" 2>/dev/null; then
     echo "Installing pyinstaller into $("$PYTHON" -c 'import sys; print(sys.prefix)')"
