@@ -70,6 +70,10 @@ def cold_start(runs: int = 5) -> list[float]:
     app_log = tempfile.TemporaryFile("w+")  # noqa: SIM115  (kept open across runs, closed below)
     try:
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+        while subprocess.run(["xdotool", "getdisplaygeometry"], env=env, capture_output=True).returncode != 0:
+            if xvfb.poll() is not None:
+                raise RuntimeError(f"Xvfb {display} ended")
+            time.sleep(0.02)  # not accepting clients yet
         for _ in range(runs + 1):
             began = time.perf_counter()
             app_log.seek(0)

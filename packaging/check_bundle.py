@@ -113,7 +113,13 @@ def xvfb() -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        # The socket file appears before the server accepts clients: wait until a client gets in.
+        while (
+            subprocess.run(
+                ["xdotool", "getdisplaygeometry"], env={**os.environ, "DISPLAY": f":{number}"}, capture_output=True
+            ).returncode
+            != 0
+        ):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise CheckFailed(f"Xvfb :{number} did not start")
             time.sleep(0.02)
