@@ -138,8 +138,10 @@ def _stop_leftover(data_root: Path) -> None:
     except (OSError, ValueError):
         return
     try:
+        if b"dockerd" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return  # the pid was reused by something else: not ours to stop
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+    except (ProcessLookupError, FileNotFoundError):
         return
     for _ in range(300):
         try:
