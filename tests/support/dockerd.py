@@ -138,7 +138,7 @@ def _stop_leftover(data_root: Path) -> None:
     except (OSError, ValueError):
         return
     try:
-        if b"dockerd" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        if not Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"dockerd"):
             return  # the pid was reused by something else: not ours to stop
         os.kill(pid, signal.SIGTERM)
     except (ProcessLookupError, FileNotFoundError):
