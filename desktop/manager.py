@@ -29,7 +29,7 @@ from desktop.core.errors import (
 )
 from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
 from desktop.core.validation import validate_spec
-from desktop.engines.base import Engine, Found
+from desktop.engines.base import Engine, Found, last_lines
 from desktop.engines.readiness import http_status, wait_ready
 from desktop.store import Paths, SpecStore, write_atomic
 from desktop.workdir import prepare_work_dir
@@ -232,9 +232,10 @@ class NotebookManager:
             self._set(notebook, NotebookState.READY)
             await self._remember_answered(notebook)
 
-    async def _remember_answered(self, notebook: Notebook) -> None:
-        if notebook.container_id is not None:
-            await asyncio.to_thread(self._store.mark_answered, notebook.name, notebook.container_id)
+    async def _remember_answered(self, *notebooks: Notebook) -> None:
+        answers = {n.name: n.container_id for n in notebooks if n.container_id is not None}
+        if answers:
+            await asyncio.to_thread(self._store.mark_answered, answers)
 
     async def _start_once(self, notebook: Notebook) -> None:
         token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -266,7 +267,7 @@ class NotebookManager:
                 await self._engine(notebook.spec).remove_leftover(notebook.name)
         if forget:
             await asyncio.to_thread(self._store.forget, notebook.name)
-        notebook.container_id = notebook.url = notebook.token = None
+        notebook.detach_server()
         self._set(notebook, NotebookState.FAILED, reason)
 
     def _drop(self, notebook: Notebook) -> None:
@@ -288,7 +289,7 @@ class NotebookManager:
             launch.cancel()
             await asyncio.wait([launch])
         async with self._lock(name):
-            if notebook.state in (NotebookState.STOPPED,):
+            if notebook.state is NotebookState.STOPPED:
                 return
             before = notebook.state
             self._set(notebook, NotebookState.STOPPING)
@@ -297,8 +298,7 @@ class NotebookManager:
             except LabdockError as exc:
                 self._set(notebook, before, f"could not stop: {exc}")
                 raise
-            notebook.container_id = notebook.url = notebook.token = None
-            notebook.started_at = None
+            notebook.detach_server()
             self._set(notebook, NotebookState.STOPPED)
             # Tidy up after the user sees STOPPED; the lock keeps a new start from racing it.
             logs = await self._engine(notebook.spec).discard(name)
@@ -358,8 +358,9 @@ class NotebookManager:
         remembered = await asyncio.to_thread(self._store.load)
         answered = await asyncio.to_thread(self._store.answered)
         seen = set(found)
-        # An adoption may probe its server: all at once, not one after another.
-        await asyncio.gather(*(self._adopt(item, answered) for item in found.values()))
+        # An adoption may probe its server: all at once, not one after another; one write for what answered.
+        adopted = await asyncio.gather(*(self._adopt(item, answered) for item in found.values()))
+        await self._remember_answered(*(notebook for notebook in adopted if notebook is not None))
         for name, spec in remembered.items():
             if name not in seen and name not in self._notebooks and spec.engine in self.engines:
                 notebook = Notebook(spec=spec, state=NotebookState.STOPPED)
@@ -369,7 +370,7 @@ class NotebookManager:
             if notebook.spec.engine in unavailable:
                 continue
             if notebook.name not in seen and notebook.state is NotebookState.READY and not self._busy(notebook.name):
-                notebook.container_id = notebook.url = notebook.token = None
+                notebook.detach_server()
                 self._set(notebook, NotebookState.STOPPED, "its container was removed outside Labdock")
         if unavailable:
             raise next(iter(unavailable.values()))
@@ -378,12 +379,13 @@ class NotebookManager:
         task = self._tasks.get(name)
         return (task is not None and not task.done()) or self._lock(name).locked()
 
-    async def _adopt(self, item: Found, answered: set[str]) -> None:
-        """Take in what an engine reports. A server is probed only if no Labdock has seen it answer."""
+    async def _adopt(self, item: Found, answered: set[str]) -> Notebook | None:
+        """Take in what an engine reports. A server is probed only if no Labdock has seen it answer;
+        returns the notebook when a probe found its server answering (to be remembered)."""
         name = item.spec.name
         notebook = self._notebooks.get(name)
         if notebook is not None and self._busy(name):
-            return
+            return None
         added = notebook is None
         if (
             notebook is not None
@@ -391,10 +393,10 @@ class NotebookManager:
             and not item.running
             and notebook.state in (NotebookState.STOPPED, NotebookState.FAILED)
         ):
-            return  # already known to have ended: no need to ask Docker why again
+            return None  # already known to have ended: no need to ask Docker why again
         if item.never_started:
             await self._clean_interrupted(item, notebook)
-            return
+            return None
         if notebook is None:
             notebook = Notebook(spec=item.spec)
             self._notebooks[name] = notebook
@@ -416,10 +418,9 @@ class NotebookManager:
         if notebook.state is not state or added:
             notebook.state = state
             self._emit(EventKind.ADDED if added else EventKind.CHANGED, notebook)
-        if state is NotebookState.READY and not known_up:
-            await self._remember_answered(notebook)
         if state is NotebookState.STARTING:
             self._spawn(name, self._await_adopted(notebook))
+        return notebook if state is NotebookState.READY and not known_up else None
 
     async def _clean_interrupted(self, item: Found, notebook: Notebook | None) -> None:
         """A container whose launching process died before starting it: remove it, keep the row."""
@@ -428,7 +429,7 @@ class NotebookManager:
         if notebook is None:
             notebook = Notebook(spec=item.spec)
             self._notebooks[item.spec.name] = notebook
-        notebook.container_id = notebook.url = notebook.token = None
+        notebook.detach_server()
         notebook.state = NotebookState.STOPPED
         notebook.error = "its last launch was interrupted; start it again"
         self._emit(EventKind.ADDED if added else EventKind.CHANGED, notebook)
@@ -486,9 +487,7 @@ class NotebookManager:
             saved = await asyncio.to_thread(self.paths.saved_log(name).read_text, errors="replace")
         except FileNotFoundError:
             return ""
-        if tail is not None:
-            saved = "\n".join(saved.splitlines()[-tail:])
-        return saved
+        return last_lines(saved, tail)
 
     def follow_logs(self, name: str) -> AsyncIterator[str]:
         """The server's log lines as they come (token redacted), until the server ends."""

@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,10 +136,11 @@ class SpecStore:
             data.setdefault("notebooks", {})[spec.name] = spec.to_json()
             self._write(data)
 
-    def mark_answered(self, name: str, container_id: str) -> None:
+    def mark_answered(self, answers: Mapping[str, str]) -> None:
+        """Record, by notebook name, the containers whose server has answered (one write for all)."""
         with locked(self._file):
             data = self._read()
-            data.setdefault("answered", {})[name] = container_id
+            data.setdefault("answered", {}).update(answers)
             self._write(data)
 
     def forget(self, name: str) -> None:

@@ -63,9 +63,11 @@ def test_local_notebook_lifecycle_without_docker(no_docker_home: Path) -> None:
         work = notebook.spec.work_dir
         assert work is not None
         (work / "data.txt").write_text("kept")
+        token = notebook.token or ""
         await mgr.stop("solo")
         assert notebook.state is NotebookState.STOPPED and not _alive(pid)
-        assert "Jupyter Server" in await mgr.logs("solo")
+        saved = await mgr.logs("solo")
+        assert "Jupyter Server" in saved and token not in saved
         again = await mgr.start("solo")
         assert again.state is NotebookState.READY, again.error
         await mgr.remove("solo")

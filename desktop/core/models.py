@@ -127,6 +127,11 @@ class Notebook:
     def engine(self) -> str:
         return self.spec.engine
 
+    def detach_server(self) -> None:
+        """Forget the server this record pointed at (it stopped, failed or went away)."""
+        self.container_id = self.url = self.token = None
+        self.started_at = None
+
     def url_with_token(self) -> str | None:
         if not self.url or not self.token:
             return self.url

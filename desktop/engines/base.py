@@ -52,6 +52,11 @@ class Exit:
         return f"the server stopped: {why}{tail}"
 
 
+def last_lines(text: str, count: int | None) -> str:
+    """The last `count` lines of a log (all of it for None)."""
+    return text if count is None else "\n".join(text.splitlines()[-count:])
+
+
 class Engine(Protocol):
     name: str
 

@@ -101,9 +101,6 @@ class DockerEngine:
 
     # -- launch ----------------------------------------------------------------------------------
 
-    async def ping(self) -> None:
-        await self._call(lambda c: c.ping())
-
     async def prepare(self, spec: NotebookSpec, on_pull: PullProgress | None) -> None:
         await self._ensure_image(spec.image, on_pull)
         if spec.network_mode is NetworkMode.BRIDGE:
@@ -225,13 +222,8 @@ class DockerEngine:
         state = data.get("State") or {}
         if state.get("Running") or state.get("Status") in ("created", "restarting"):
             return None
-        tail = await self._call(lambda c: c.api.logs(container_id, tail=LOG_TAIL_LINES))
-        token = container_env(data).get("JUPYTER_TOKEN")
-        return Exit(
-            int(state.get("ExitCode", -1)),
-            bool(state.get("OOMKilled")),
-            redact(tail.decode(errors="replace"), token).rstrip(),
-        )
+        tail = await self._call(lambda c: _log_text(c, container_id, data, tail=LOG_TAIL_LINES))
+        return Exit(int(state.get("ExitCode", -1)), bool(state.get("OOMKilled")), tail.rstrip())
 
     async def token(self, container_id: str) -> str | None:
         data = await self._call(lambda c: c.api.inspect_container(container_id))
@@ -290,12 +282,11 @@ class DockerEngine:
 
         def logs_then_remove(c: docker.DockerClient) -> str:
             try:
-                data = c.api.inspect_container(cname)
-                text = c.api.logs(cname).decode(errors="replace")
+                text = _log_text(c, cname, c.api.inspect_container(cname))
                 c.api.remove_container(cname, force=True)
             except NotFound:
                 return ""
-            return redact(text, container_env(data).get("JUPYTER_TOKEN"))
+            return text
 
         return await self._call(logs_then_remove)
 
@@ -318,11 +309,9 @@ class DockerEngine:
 
         def read(c: docker.DockerClient) -> str | None:
             try:
-                data = c.api.inspect_container(cname)
-                text = c.api.logs(cname, tail=tail if tail is not None else "all")
+                return _log_text(c, cname, c.api.inspect_container(cname), tail=tail if tail is not None else "all")
             except NotFound:
                 return None
-            return redact(text.decode(errors="replace"), container_env(data).get("JUPYTER_TOKEN"))
 
         return await self._call(read)
 
@@ -354,6 +343,12 @@ class DockerEngine:
         if client is not None:
             client.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _log_text(client: docker.DockerClient, container: str, inspect: dict[str, Any], **options: Any) -> str:
+    """The container's log, decoded, with its token redacted (`inspect` is where the token is read)."""
+    text = client.api.logs(container, **options).decode(errors="replace")
+    return redact(text, container_env(inspect).get("JUPYTER_TOKEN"))
 
 
 def _explain(exc: BaseException) -> str:

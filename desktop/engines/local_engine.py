@@ -23,7 +23,7 @@ from typing import Any
 
 from desktop.core.errors import InvalidSpec, LabdockError
 from desktop.core.models import NotebookSpec
-from desktop.engines.base import LOG_TAIL_LINES, Exit, Found, PullProgress, Started
+from desktop.engines.base import LOG_TAIL_LINES, Exit, Found, PullProgress, Started, last_lines
 from desktop.engines.container_spec import free_loopback_port, redact
 from desktop.engines.profiles import COMMON_ARGS
 
@@ -60,6 +60,7 @@ class LocalEngine:
         self.python = python
         self._gpu_resolver = gpu_resolver
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._tokens: dict[int, str] = {}  # by pid: a stopped process's environment is gone, its log stays
 
     def _state_file(self, name: str) -> Path:
         return self.state_dir / f"{name}.json"
@@ -97,6 +98,7 @@ class LocalEngine:
             command.append("--allow-root")  # it runs as whoever runs Labdock; containers are where root is dropped
         child = await asyncio.to_thread(self._spawn, spec, command, env)
         self._children[child.pid] = child
+        self._tokens[child.pid] = token
         state = {"pid": child.pid, "port": port, "created": time.time(), "spec": spec.to_json()}
         self._state_file(spec.name).write_text(json.dumps(state))
         return Started(f"{ID_PREFIX}{child.pid}", f"http://127.0.0.1:{port}/")
@@ -128,20 +130,36 @@ class LocalEngine:
         name = next(
             (p.stem for p in self.state_dir.glob("*.json") if (self._read_state(p.stem) or {}).get("pid") == pid), None
         )
-        tail = ""
-        if name is not None:
-            with contextlib.suppress(OSError):
-                tail = "\n".join(self._log_file(name).read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
+        tail = await asyncio.to_thread(self._read_log, name, LOG_TAIL_LINES) if name is not None else ""
         return Exit(code if code is not None else 0, False, tail)
 
     async def token(self, container_id: str) -> str | None:
-        return _environ(int(container_id.removeprefix(ID_PREFIX))).get("JUPYTER_TOKEN")
+        return self._token_of(int(container_id.removeprefix(ID_PREFIX)))
+
+    def _token_of(self, pid: int) -> str | None:
+        if pid not in self._tokens:
+            token = _environ(pid).get("JUPYTER_TOKEN")
+            if token:
+                self._tokens[pid] = token
+        return self._tokens.get(pid)
+
+    def _read_log(self, name: str, tail: int | None = None) -> str:
+        """The server's log with its token redacted; only the last `tail` lines when asked."""
+        state = self._read_state(name)
+        token = self._token_of(int(state["pid"])) if state else None
+        try:
+            text = self._log_file(name).read_text(errors="replace")
+        except OSError:
+            return ""
+        return last_lines(redact(text, token), tail)
 
     async def stop(self, name: str, timeout: float) -> None:
         state = self._read_state(name)
         if state is None:
             return
-        await asyncio.to_thread(self._terminate, int(state["pid"]), timeout)
+        pid = int(state["pid"])
+        self._token_of(pid)  # while the process can still tell: its log is redacted with it later
+        await asyncio.to_thread(self._terminate, pid, timeout)
 
     def _terminate(self, pid: int, timeout: float) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -159,14 +177,12 @@ class LocalEngine:
 
     async def discard(self, name: str) -> str:
         state = self._read_state(name)
-        token = _environ(int(state["pid"])).get("JUPYTER_TOKEN") if state else None
-        try:
-            text = self._log_file(name).read_text(errors="replace")
-        except OSError:
-            text = ""
+        text = await asyncio.to_thread(self._read_log, name)
         for path in (self._state_file(name), self._log_file(name)):
             path.unlink(missing_ok=True)
-        return redact(text, token)
+        if state is not None:
+            self._tokens.pop(int(state["pid"]), None)
+        return text
 
     async def remove_leftover(self, name: str) -> None:
         await self.stop(name, timeout=5)
@@ -201,8 +217,7 @@ class LocalEngine:
     async def logs(self, name: str, tail: int | None) -> str | None:
         if self._read_state(name) is None:
             return None
-        text = self._log_file(name).read_text(errors="replace")
-        return "\n".join(text.splitlines()[-tail:]) if tail is not None else text
+        return await asyncio.to_thread(self._read_log, name, tail)
 
     async def follow_logs(self, name: str) -> AsyncIterator[str]:
         """Lines as the server writes them, until it ends."""
