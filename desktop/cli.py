@@ -14,7 +14,7 @@ from pathlib import Path
 
 from desktop.core.errors import EngineUnavailable, InvalidSpec, LabdockError
 from desktop.core.models import ALL_GPUS, Notebook, NotebookSpec, NotebookState
-from desktop.core.validation import format_bytes, parse_memory, validate_cpus
+from desktop.core.validation import format_bytes, parse_memory, validate_cpus, validate_spec
 from desktop.engines import profiles
 from desktop.manager import NotebookManager
 from desktop.services import Services, build_services
@@ -80,17 +80,19 @@ def _spec(args: argparse.Namespace, services: Services) -> NotebookSpec:
         if not gpus:
             raise InvalidSpec("--gpu needs 'all' or a list of GPU indices or UUIDs")
     image = args.image or (settings.default_gpu_image if gpus else settings.default_image)
-    return NotebookSpec(
-        name=args.name,
-        image=image,
-        gpus=gpus,
-        cpus=validate_cpus(args.cpus) if args.cpus is not None else None,
-        memory_bytes=parse_memory(args.memory) if args.memory else None,
-        work_dir=args.work_dir.expanduser().absolute() if args.work_dir else None,
-        profile=args.profile,
-        network_mode=settings.network if args.network is None else type(settings.network)(args.network),
-        engine=args.engine or settings.default_engine,
-        run_as_root=args.root,
+    return validate_spec(  # a wrong value is reported before Docker is even asked
+        NotebookSpec(
+            name=args.name,
+            image=image,
+            gpus=gpus,
+            cpus=validate_cpus(args.cpus) if args.cpus is not None else None,
+            memory_bytes=parse_memory(args.memory) if args.memory else None,
+            work_dir=args.work_dir.expanduser().absolute() if args.work_dir else None,
+            profile=args.profile,
+            network_mode=settings.network if args.network is None else type(settings.network)(args.network),
+            engine=args.engine or settings.default_engine,
+            run_as_root=args.root,
+        )
     )
 
 

@@ -139,3 +139,10 @@ def test_cli_runs_a_local_notebook_with_docker_stopped(no_docker_home: Path) -> 
     assert "token=" in labdock("url", "cli-local").stdout
     assert labdock("stop", "cli-local").returncode == 0
     assert labdock("rm", "cli-local").returncode == 0
+
+
+def test_cli_reports_a_bad_name_before_asking_docker(no_docker_home: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop", "new", "Bad Name"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1 and "invalid name 'Bad Name'" in result.stderr
