@@ -23,6 +23,18 @@ class EngineUnavailable(LabdockError):
     """The container engine does not answer (not installed, not running, no permission)."""
 
 
+class EngineTimeout(EngineUnavailable):
+    """The engine accepted the connection but did not answer in time (a hung daemon)."""
+
+
+class NotOurs(LabdockError):
+    """A server carries the notebook's name but this installation cannot prove it made it: left alone."""
+
+
+class LeaseHeld(LabdockError):
+    """Another live Labdock process is launching, stopping or removing this notebook right now."""
+
+
 class LaunchFailed(LabdockError):
     """The notebook's server did not come up; the message says why, with the last log lines."""
 

@@ -72,22 +72,26 @@ class Engine(Protocol):
     async def token(self, container_id: str) -> str | None:
         """Read back the token of a server this installation started."""
 
-    async def stop(self, name: str, timeout: float) -> None:
-        """Stop the notebook's server (it is stopped when this returns)."""
+    # Every operation below acts only on a server this installation can prove is its own (the engine's
+    # ownership record: labels for Docker, pid + start time + boot id for Local). `container_id`, when the
+    # caller knows one, must match too. A same-named server that is not ours raises NotOurs, untouched.
 
-    async def discard(self, name: str) -> str:
+    async def stop(self, name: str, timeout: float, container_id: str | None = None) -> None:
+        """Stop the notebook's server (it is stopped when this returns; no server is no error)."""
+
+    async def discard(self, name: str, container_id: str | None = None) -> str:
         """Remove the stopped server; returns its whole log (token redacted) to keep."""
 
-    async def remove_leftover(self, name: str) -> None:
-        """Remove whatever server carries this name, running or not, if any."""
+    async def remove_leftover(self, name: str, container_id: str | None = None) -> None:
+        """Remove the notebook's server, running or not, if any."""
 
     async def find(self) -> list[Found]:
-        """Every server of this installation that exists now."""
+        """Every server of this installation that exists now (unreadable records skipped with a warning)."""
 
-    async def logs(self, name: str, tail: int | None) -> str | None:
+    async def logs(self, name: str, tail: int | None, container_id: str | None = None) -> str | None:
         """The server's log (token redacted), or None when it has no server now."""
 
-    def follow_logs(self, name: str) -> AsyncIterator[str]:
+    def follow_logs(self, name: str, container_id: str | None = None) -> AsyncIterator[str]:
         """Log lines as they come, until the server ends."""
 
     async def close(self) -> None: ...
