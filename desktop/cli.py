@@ -132,10 +132,11 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
             else:
                 await manager.stop(args.name)
         elif args.command == "rm":
-            work = manager.get(args.name).spec.work_dir
-            await manager.remove(args.name, delete_work=args.delete_work)
-            if work is not None and not args.delete_work:
-                print(f"removed '{args.name}'; its work folder is kept: {work}")
+            removed = await manager.remove(args.name, delete_work=args.delete_work)
+            if removed.kept_because is not None:
+                print(f"removed '{args.name}'; its work folder {removed.work_dir} is kept: {removed.kept_because}")
+            elif removed.work_dir is not None and not removed.work_deleted:
+                print(f"removed '{args.name}'; its work folder is kept: {removed.work_dir}")
         elif args.command == "logs":
             await _logs(manager, args)
         return 0

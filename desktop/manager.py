@@ -1,8 +1,11 @@
 """NotebookManager: the one place that changes notebook state.
 
-Async, Qt-free. Operations on one notebook are serialised by a per-notebook lock; different notebooks
-proceed in parallel. A stop during a launch cancels the launch first (the lock would make it wait for
-READY otherwise) and then removes whatever the launch had made. Subscribers get plain-Python events.
+Async, Qt-free. Operations on one notebook are serialised by a per-notebook lock inside this process
+and by a lease (desktop.lease) across Labdock processes; different notebooks proceed in parallel. A
+stop during a launch cancels the launch first (the lock would make it wait for READY otherwise) and
+then removes whatever the launch had made. Every row change goes through `_apply`, which always
+emits; every path ends a row in a settled or truthful state, whatever the engine raises.
+Adoption rules live in desktop.reconcile; this module carries out what they decide.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from desktop.core.errors import (
+    EngineTimeout,
     EngineUnavailable,
     InvalidSpec,
     LabdockError,
     LaunchFailed,
+    LeaseHeld,
     NoSuchNotebook,
     NotebookExists,
 )
@@ -31,10 +37,25 @@ from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatu
 from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found, last_lines
 from desktop.engines.readiness import http_status, wait_ready
+from desktop.lease import Leases
+from desktop.reconcile import (
+    Action,
+    AddStopped,
+    Adopt,
+    CleanInterrupted,
+    Drop,
+    Facts,
+    KnownRow,
+    MarkGone,
+    SettleEnded,
+    WatchElsewhere,
+    reconcile,
+)
 from desktop.store import Paths, SpecStore, write_atomic
-from desktop.workdir import prepare_work_dir
+from desktop.workdir import prepare_work_dir, why_keep_work_dir
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TOKEN_BYTES = 32
 PORT_ATTEMPTS = 3
@@ -53,8 +74,18 @@ class NotebookEvent:
     notebook: Notebook
 
 
+@dataclass(frozen=True)
+class Removed:
+    """What `remove` did with the work folder."""
+
+    work_dir: Path | None
+    work_deleted: bool
+    kept_because: str | None = None  # set when deletion was asked for and refused
+
+
 Listener = Callable[[NotebookEvent], None]
 EngineListener = Callable[[str | None], None]  # the engine's problem, or None once it answers again
+_UNSET: Any = object()
 
 
 class NotebookManager:
@@ -65,6 +96,7 @@ class NotebookManager:
         *,
         ready_timeout: float = 120.0,
         stop_timeout: float = 10.0,
+        engine_timeout: float = 60.0,
         container_uid: int = 1000,
         gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
     ) -> None:
@@ -73,10 +105,14 @@ class NotebookManager:
         self.paths = paths
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
+        self.engine_timeout = engine_timeout
         self._container_uid = container_uid
         self._gpu_resolver = gpu_resolver
         self._store = SpecStore(paths)
+        self._leases = Leases(paths.leases_dir)
         self._notebooks: dict[str, Notebook] = {}
+        self._reserved: set[str] = set()  # names a create() is checking, before their row exists
+        self._revision: dict[str, int] = {}  # bumped by every row change: restore() spots rows that moved meanwhile
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._listeners: list[Listener] = []
@@ -119,12 +155,33 @@ class NotebookManager:
             except Exception:  # a broken view must not break the manager
                 log.exception("notebook listener failed")
 
-    def _set(self, notebook: Notebook, state: NotebookState, error: str | None = None) -> None:
-        notebook.state = state
-        notebook.error = error
-        if state is not NotebookState.PULLING:
-            notebook.pull_progress = None
-        self._emit(EventKind.CHANGED, notebook)
+    def _apply(
+        self, notebook: Notebook, state: NotebookState | None = None, error: str | None = _UNSET, **fields: Any
+    ) -> None:
+        """The one way a row changes: set what is given, then always tell the listeners. A new state
+        clears the error unless one is given; a row not yet listed is added."""
+        for field, value in fields.items():
+            if not hasattr(notebook, field):
+                raise AttributeError(field)
+            setattr(notebook, field, value)
+        if state is not None:
+            notebook.state = state
+            notebook.error = None if error is _UNSET else error
+            if state is not NotebookState.PULLING:
+                notebook.pull_progress = None
+        elif error is not _UNSET:
+            notebook.error = error
+        self._revision[notebook.name] = self._revision.get(notebook.name, 0) + 1
+        added = self._notebooks.get(notebook.name) is not notebook
+        if added:
+            self._notebooks[notebook.name] = notebook
+        self._emit(EventKind.ADDED if added else EventKind.CHANGED, notebook)
+
+    def _drop(self, notebook: Notebook) -> None:
+        if self._notebooks.get(notebook.name) is notebook:
+            del self._notebooks[notebook.name]
+            self._revision[notebook.name] = self._revision.get(notebook.name, 0) + 1
+            self._emit(EventKind.REMOVED, notebook)
 
     def _engine(self, spec: NotebookSpec) -> Engine:
         try:
@@ -135,6 +192,14 @@ class NotebookManager:
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
+    async def _bounded(self, operation: Awaitable[T], seconds: float) -> T:
+        """An engine call that must end: a hung engine becomes EngineTimeout, never a stuck row."""
+        try:
+            async with asyncio.timeout(seconds):
+                return await operation
+        except TimeoutError:
+            raise EngineTimeout(f"the engine did not answer within {seconds:.0f} s") from None
+
     # -- create and start ----------------------------------------------------------------------
 
     async def create(self, spec: NotebookSpec, *, wait: bool = True) -> Notebook:
@@ -142,14 +207,19 @@ class NotebookManager:
         launch trouble ends in FAILED with the reason. With wait, returns once READY or FAILED."""
         spec = validate_spec(spec)
         self._engine(spec)
-        if spec.name in self._notebooks or await self._exists_elsewhere(spec):
+        if spec.name in self._notebooks or spec.name in self._reserved:
             raise NotebookExists(spec.name)
-        if spec.uses_gpu and self._gpu_resolver is not None:
-            await asyncio.to_thread(self._gpu_resolver, spec.gpus)  # a GPU that is not here: say so now
-        spec = self._with_work_dir(spec)
+        self._reserved.add(spec.name)  # before the first await: a second create() of this name fails above
+        try:
+            if await self._exists_elsewhere(spec):
+                raise NotebookExists(spec.name)
+            if spec.uses_gpu and self._gpu_resolver is not None:
+                await asyncio.to_thread(self._gpu_resolver, spec.gpus)  # a GPU that is not here: say so now
+            spec = await asyncio.to_thread(self._with_work_dir, spec)
+        finally:
+            self._reserved.discard(spec.name)
         notebook = Notebook(spec=spec)
-        self._notebooks[spec.name] = notebook
-        self._emit(EventKind.ADDED, notebook)
+        self._apply(notebook)
         return await self._launch_task(notebook, wait, first=True)
 
     async def start(self, name: str, *, wait: bool = True) -> Notebook:
@@ -157,14 +227,15 @@ class NotebookManager:
         notebook = self.get(name)
         if notebook.state.active:
             return notebook
-        notebook.spec = self._with_work_dir(notebook.spec)
-        self._set(notebook, NotebookState.CREATING)
-        await self._engine(notebook.spec).remove_leftover(name)  # e.g. a container that was killed outside Labdock
+        spec = await asyncio.to_thread(self._with_work_dir, notebook.spec)
+        self._apply(notebook, NotebookState.CREATING, spec=spec)
         return await self._launch_task(notebook, wait, first=False)
 
     async def _exists_elsewhere(self, spec: NotebookSpec) -> bool:
-        """Another Labdock process may have made it: the engines know. An engine that does not answer
-        matters only when the new notebook is to run on it."""
+        """Another Labdock process may have made it: the engines and the remembered notebooks know.
+        An engine that does not answer matters only when the new notebook is to run on it."""
+        if spec.name in await asyncio.to_thread(self._store.load):
+            return True
         for engine in self.engines.values():
             try:
                 if any(found.spec.name == spec.name for found in await engine.find()):
@@ -173,6 +244,13 @@ class NotebookManager:
                 if engine.name == spec.engine:
                     raise
         return False
+
+    async def _check_still_free(self, spec: NotebookSpec) -> None:
+        """Under the lease: a launch elsewhere holds the lease until it has remembered its notebook,
+        so the store and the notebook's engine tell whether another process took the name meanwhile."""
+        found = await self._bounded(self._engine(spec).find(), self.engine_timeout)
+        if any(f.spec.name == spec.name for f in found) or spec.name in await asyncio.to_thread(self._store.load):
+            raise NotebookExists(spec.name)
 
     async def _launch_task(self, notebook: Notebook, wait: bool, first: bool) -> Notebook:
         task = self._spawn(notebook.name, self._launch(notebook, first))
@@ -195,42 +273,60 @@ class NotebookManager:
     def _task_done(self, name: str, task: asyncio.Task[None]) -> None:
         if self._tasks.get(name) is task:
             del self._tasks[name]
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("task for %s ended with %s", name, task.exception())
+        error = None if task.cancelled() else task.exception()
+        if error is not None and not isinstance(error, LabdockError):
+            log.error("the task for '%s' failed", name, exc_info=error)
 
     async def _launch(self, notebook: Notebook, first: bool) -> None:
+        """Hold the notebook's lease from the first engine call until READY or FAILED, so no other
+        Labdock process mistakes the half-made server for an abandoned one."""
         spec = notebook.spec
         async with self._lock(spec.name):
             try:
-                loop = asyncio.get_running_loop()
-
-                def report(status: PullStatus) -> None:
-                    # From the engine's worker thread: hop onto the loop before touching state.
-                    loop.call_soon_threadsafe(self._pulling, notebook, status)
-
-                await self._engine(spec).prepare(spec, report)
-                self._set(notebook, NotebookState.STARTING)
-                for attempt in range(PORT_ATTEMPTS):
-                    try:
-                        await self._start_once(notebook)
-                        break
-                    except LaunchFailed as exc:
-                        # Host mode picks a free port, but another program may take it first.
-                        if not exc.port_taken or attempt == PORT_ATTEMPTS - 1:
-                            raise
-                        log.info("port taken while %s started; trying another", spec.name)
-                        await self._engine(spec).remove_leftover(spec.name)
-            except NotebookExists:
-                # Another Labdock process won the race for this name: its notebook is the real one.
-                if first:
+                async with self._leases.hold(spec.name, wait=0):
+                    if first:
+                        await self._check_still_free(spec)
+                    else:  # e.g. a container that was killed outside Labdock
+                        await self._bounded(self._engine(spec).remove_leftover(spec.name), self.engine_timeout)
+                    await self._prepare_and_start(notebook)
+            except (NotebookExists, LeaseHeld) as exc:
+                if first:  # another Labdock process owns this name: its notebook is the real one
                     self._drop(notebook)
+                    raise NotebookExists(spec.name) from exc
+                self._apply(notebook, NotebookState.STOPPED, str(exc))
                 raise
             except LabdockError as exc:
                 await self._fail_launch(notebook, str(exc), forget=first)
                 return
-            notebook.started_at = time.time()
-            self._set(notebook, NotebookState.READY)
+            except Exception as exc:  # a bug must not leave the row starting for ever
+                log.exception("launching '%s' failed unexpectedly", spec.name)
+                await self._fail_launch(notebook, f"unexpected error: {one_line(exc)}", forget=first)
+                return
+            self._apply(notebook, NotebookState.READY, started_at=time.time())
             await self._remember_answered(notebook)
+
+    async def _prepare_and_start(self, notebook: Notebook) -> None:
+        spec = notebook.spec
+        loop = asyncio.get_running_loop()
+
+        def report(status: PullStatus) -> None:
+            # From the engine's worker thread: hop onto the loop before touching state.
+            loop.call_soon_threadsafe(self._pulling, notebook, status)
+
+        await self._engine(spec).prepare(spec, report)
+        self._apply(notebook, NotebookState.STARTING)
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                await self._start_once(notebook)
+                return
+            except LaunchFailed as exc:
+                # Host mode picks a free port, but another program may take it first.
+                if not exc.port_taken or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                log.info("port taken while %s started; trying another", spec.name)
+                await self._bounded(
+                    self._engine(spec).remove_leftover(spec.name, notebook.container_id), self.engine_timeout
+                )
 
     async def _remember_answered(self, *notebooks: Notebook) -> None:
         answers = {n.name: n.container_id for n in notebooks if n.container_id is not None}
@@ -240,40 +336,38 @@ class NotebookManager:
     async def _start_once(self, notebook: Notebook) -> None:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         engine = self._engine(notebook.spec)
-        start = asyncio.ensure_future(engine.start(notebook.spec, token))
+        start = asyncio.ensure_future(self._bounded(engine.start(notebook.spec, token), self.engine_timeout))
         try:
             started = await asyncio.shield(start)
         except asyncio.CancelledError:
             # Let an in-flight create finish so stop() finds and removes the container.
             await asyncio.wait([start])
+            if not start.cancelled() and start.exception() is None:
+                self._apply(notebook, container_id=start.result().container_id)
             raise
-        notebook.container_id, notebook.url, notebook.token = started.container_id, started.url, token
-        self._emit(EventKind.CHANGED, notebook)
+        self._apply(notebook, container_id=started.container_id, url=started.url, token=token)
         await asyncio.to_thread(self._store.put, notebook.spec)
         await wait_ready(started.url, token, lambda: engine.exit_status(started.container_id), self.ready_timeout)
 
     def _pulling(self, notebook: Notebook, status: PullStatus) -> None:
         if notebook.state not in (NotebookState.CREATING, NotebookState.PULLING):
             return  # a late report after the launch moved on (or was stopped)
-        notebook.pull_progress = status
-        notebook.state = NotebookState.PULLING
-        self._emit(EventKind.CHANGED, notebook)
+        self._apply(notebook, NotebookState.PULLING, pull_progress=status)
 
     async def _fail_launch(self, notebook: Notebook, reason: str, forget: bool = False) -> None:
         """A failed launch leaves no container behind; the reason (with the log tail) stays on the row.
         A notebook whose very first launch failed is not remembered across restarts."""
         if notebook.container_id is not None:
-            with contextlib.suppress(LabdockError):
-                await self._engine(notebook.spec).remove_leftover(notebook.name)
+            try:
+                await self._bounded(
+                    self._engine(notebook.spec).remove_leftover(notebook.name, notebook.container_id),
+                    self.engine_timeout,
+                )
+            except LabdockError as exc:
+                reason = f"{reason} (and its container could not be removed: {exc})"
         if forget:
             await asyncio.to_thread(self._store.forget, notebook.name)
-        notebook.detach_server()
-        self._set(notebook, NotebookState.FAILED, reason)
-
-    def _drop(self, notebook: Notebook) -> None:
-        if self._notebooks.get(notebook.name) is notebook:
-            del self._notebooks[notebook.name]
-            self._emit(EventKind.REMOVED, notebook)
+        self._apply(notebook, NotebookState.FAILED, reason, container_id=None, url=None, token=None, started_at=None)
 
     def _with_work_dir(self, spec: NotebookSpec) -> NotebookSpec:
         work = prepare_work_dir(spec.work_dir or self.paths.default_work_dir(spec.name), self._container_uid)
@@ -282,7 +376,8 @@ class NotebookManager:
     # -- stop and remove -----------------------------------------------------------------------
 
     async def stop(self, name: str) -> None:
-        """Stop the notebook's server (cancelling a launch in progress); the row stays as STOPPED."""
+        """Stop the notebook's server (cancelling a launch in progress); the row stays as STOPPED.
+        On failure the row goes back to what it was, with the reason, and the error is raised."""
         notebook = self.get(name)
         launch = self._tasks.get(name)
         if launch is not None and not launch.done():
@@ -292,19 +387,30 @@ class NotebookManager:
             if notebook.state is NotebookState.STOPPED:
                 return
             before = notebook.state
-            self._set(notebook, NotebookState.STOPPING)
+            self._apply(notebook, NotebookState.STOPPING)
             try:
-                await self._engine(notebook.spec).stop(name, self.stop_timeout)
-            except LabdockError as exc:
-                self._set(notebook, before, f"could not stop: {exc}")
-                raise
-            notebook.detach_server()
-            self._set(notebook, NotebookState.STOPPED)
-            # Tidy up after the user sees STOPPED; the lock keeps a new start from racing it.
-            logs = await self._engine(notebook.spec).discard(name)
-            if logs:
-                await asyncio.to_thread(write_atomic, self.paths.saved_log(name), logs)
-            await asyncio.to_thread(self._store.put, notebook.spec)
+                async with self._leases.hold(name, wait=self.stop_timeout):
+                    await self._stop_server(notebook)
+            except Exception as exc:
+                reason = exc if isinstance(exc, LabdockError) else LabdockError(f"unexpected error: {one_line(exc)}")
+                if not isinstance(exc, LabdockError):
+                    log.exception("stopping '%s' failed unexpectedly", name)
+                self._apply(notebook, before, f"could not stop: {reason}")
+                raise reason from exc
+
+    async def _stop_server(self, notebook: Notebook) -> None:
+        engine, name, ident = self._engine(notebook.spec), notebook.name, notebook.container_id
+        await self._bounded(engine.stop(name, self.stop_timeout, ident), self.engine_timeout + self.stop_timeout)
+        self._apply(notebook, NotebookState.STOPPED, container_id=None, url=None, token=None, started_at=None)
+        # Tidy up after the user sees STOPPED; the lock and lease keep a new start from racing it.
+        try:
+            logs = await self._bounded(engine.discard(name, ident), self.engine_timeout)
+        except LabdockError as exc:
+            log.warning("could not remove the stopped server of '%s': %s", name, exc)
+            logs = ""
+        if logs:
+            await asyncio.to_thread(write_atomic, self.paths.saved_log(name), logs)
+        await asyncio.to_thread(self._store.put, notebook.spec)
 
     async def stop_all(self) -> None:
         names = [n.name for n in self._notebooks.values() if n.state.active]
@@ -313,20 +419,34 @@ class NotebookManager:
         if errors:
             raise LabdockError("; ".join(str(e) for e in errors))
 
-    async def remove(self, name: str, *, delete_work: bool = False) -> None:
-        """Forget the notebook. Its work folder is kept unless the user explicitly asked to delete it."""
+    async def remove(self, name: str, *, delete_work: bool = False) -> Removed:
+        """Forget the notebook. Its work folder is kept unless the user explicitly asked to delete
+        it, and even then only when it lies inside the work root and no other notebook uses it."""
         notebook = self.get(name)
         if notebook.state is not NotebookState.STOPPED:
             await self.stop(name)
-        async with self._lock(name):
-            await self._engine(notebook.spec).remove_leftover(name)
+        work = notebook.spec.work_dir
+        async with self._lock(name), self._leases.hold(name, wait=self.stop_timeout):
+            await self._bounded(self._engine(notebook.spec).remove_leftover(name), self.engine_timeout)
             await asyncio.to_thread(self._store.forget, name)
             with contextlib.suppress(FileNotFoundError):
                 self.paths.saved_log(name).unlink()
-            if delete_work and notebook.spec.work_dir is not None:
-                await asyncio.to_thread(shutil.rmtree, notebook.spec.work_dir, True)
+            kept_because = None
+            if delete_work and work is not None:
+                kept_because = await asyncio.to_thread(self._delete_work_dir, name, work)
             self._locks.pop(name, None)
         self._drop(notebook)
+        return Removed(work, delete_work and work is not None and kept_because is None, kept_because)
+
+    def _delete_work_dir(self, name: str, work: Path) -> str | None:
+        others = {n.name: n.spec.work_dir for n in self._notebooks.values() if n.name != name and n.spec.work_dir}
+        for other, spec in self._store.load().items():  # also those only another process has listed
+            if other != name and spec.work_dir is not None:
+                others.setdefault(other, spec.work_dir)
+        kept_because = why_keep_work_dir(work, self.paths.work_root, others)
+        if kept_because is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return kept_because
 
     # -- restore -------------------------------------------------------------------------------
 
@@ -342,12 +462,16 @@ class NotebookManager:
         return True
 
     async def restore(self) -> None:
-        """Adopt this installation's containers and remembered notebooks; safe to call again to
-        catch up with changes made elsewhere (another Labdock, `docker kill`)."""
+        """Adopt this installation's servers and remembered notebooks; safe to call again to catch up
+        with changes made elsewhere (another Labdock, `docker kill`). What to do is decided by
+        `reconcile`; only a server no live process holds the lease of is ever removed."""
+        revisions = dict(self._revision)  # a row that changes while the engines answer is left for next time
+        engines = list(self.engines.values())
+        results = await asyncio.gather(
+            *(self._bounded(engine.find(), self.engine_timeout) for engine in engines), return_exceptions=True
+        )
         found: dict[str, Found] = {}
         unavailable: dict[str, EngineUnavailable] = {}
-        engines = list(self.engines.values())
-        results = await asyncio.gather(*(engine.find() for engine in engines), return_exceptions=True)
         for engine, result in zip(engines, results, strict=True):
             if isinstance(result, EngineUnavailable):
                 unavailable[engine.name] = result  # keep its rows as they are; the other engines go on
@@ -357,86 +481,106 @@ class NotebookManager:
                 found.update((item.spec.name, item) for item in result)
         remembered = await asyncio.to_thread(self._store.load)
         answered = await asyncio.to_thread(self._store.answered)
-        seen = set(found)
-        # An adoption may probe its server: all at once, not one after another; one write for what answered.
-        adopted = await asyncio.gather(*(self._adopt(item, answered) for item in found.values()))
+        names = set(found) | set(self._notebooks)
+        leased = frozenset(name for name in names if not self._busy(name) and self._leases.held_elsewhere(name))
+        known = {
+            name: KnownRow(
+                nb.spec, nb.state, nb.container_id, self._busy(name) or self._revision.get(name) != revisions.get(name)
+            )
+            for name, nb in self._notebooks.items()
+        }
+        facts = Facts(found, frozenset(unavailable), remembered, frozenset(answered), leased)
+        actions = reconcile(known, facts, frozenset(self.engines))
+        adopted = await asyncio.gather(*(self._carry_out(action) for action in actions))
         await self._remember_answered(*(notebook for notebook in adopted if notebook is not None))
-        for name, spec in remembered.items():
-            if name not in seen and name not in self._notebooks and spec.engine in self.engines:
-                notebook = Notebook(spec=spec, state=NotebookState.STOPPED)
-                self._notebooks[name] = notebook
-                self._emit(EventKind.ADDED, notebook)
-        for notebook in list(self._notebooks.values()):
-            if notebook.spec.engine in unavailable:
-                continue
-            if notebook.name not in seen and notebook.state is NotebookState.READY and not self._busy(notebook.name):
-                notebook.detach_server()
-                self._set(notebook, NotebookState.STOPPED, "its container was removed outside Labdock")
         if unavailable:
             raise next(iter(unavailable.values()))
 
     def _busy(self, name: str) -> bool:
         task = self._tasks.get(name)
-        return (task is not None and not task.done()) or self._lock(name).locked()
+        return (task is not None and not task.done()) or self._lock(name).locked() or name in self._reserved
 
-    async def _adopt(self, item: Found, answered: set[str]) -> Notebook | None:
-        """Take in what an engine reports. A server is probed only if no Labdock has seen it answer;
-        returns the notebook when a probe found its server answering (to be remembered)."""
-        name = item.spec.name
-        notebook = self._notebooks.get(name)
-        if notebook is not None and self._busy(name):
-            return None
-        added = notebook is None
-        if (
-            notebook is not None
-            and notebook.container_id == item.container_id
-            and not item.running
-            and notebook.state in (NotebookState.STOPPED, NotebookState.FAILED)
-        ):
-            return None  # already known to have ended: no need to ask Docker why again
-        if item.never_started:
-            await self._clean_interrupted(item, notebook)
-            return None
-        if notebook is None:
-            notebook = Notebook(spec=item.spec)
-            self._notebooks[name] = notebook
-        same_server = notebook.container_id == item.container_id
-        known_up = (same_server and notebook.state is NotebookState.READY) or item.container_id in answered
-        if not same_server:
-            notebook.token = None
-        notebook.spec, notebook.container_id, notebook.url = item.spec, item.container_id, item.url
-        if item.running:
-            notebook.started_at = notebook.started_at or item.created_at
-            state = NotebookState.READY
-            if item.url is None or (
-                not known_up and await http_status(item.url, "api/status", None, timeout=1.0) is None
-            ):
-                state = NotebookState.STARTING
-        else:
-            notebook.url = None
-            state, notebook.error = await self._ended_state(item)
-        if notebook.state is not state or added:
-            notebook.state = state
-            self._emit(EventKind.ADDED if added else EventKind.CHANGED, notebook)
-        if state is NotebookState.STARTING:
-            self._spawn(name, self._await_adopted(notebook))
-        return notebook if state is NotebookState.READY and not known_up else None
+    async def _carry_out(self, action: Action) -> Notebook | None:
+        """One reconcile action; returns a notebook whose server a probe found answering (to remember).
+        A failure here concerns one row and must not keep the others from being restored."""
+        try:
+            return await self._carry_out_one(action)
+        except LabdockError as exc:
+            log.warning("could not restore a notebook (%s): %s", type(action).__name__, exc)
+        except Exception:
+            log.exception("restoring a notebook failed unexpectedly (%s)", type(action).__name__)
+        return None
 
-    async def _clean_interrupted(self, item: Found, notebook: Notebook | None) -> None:
-        """A container whose launching process died before starting it: remove it, keep the row."""
-        await self._engine(item.spec).remove_leftover(item.spec.name)
-        added = notebook is None
-        if notebook is None:
-            notebook = Notebook(spec=item.spec)
-            self._notebooks[item.spec.name] = notebook
-        notebook.detach_server()
-        notebook.state = NotebookState.STOPPED
-        notebook.error = "its last launch was interrupted; start it again"
-        self._emit(EventKind.ADDED if added else EventKind.CHANGED, notebook)
+    async def _carry_out_one(self, action: Action) -> Notebook | None:
+        if isinstance(action, Adopt):
+            return await self._adopt(action.found, action.known_up)
+        if isinstance(action, SettleEnded):
+            state, error = await self._ended_state(action.found)
+            self._take_in(action.found, state, error, url=None)
+        elif isinstance(action, CleanInterrupted):
+            await self._clean_interrupted(action.found)
+        elif isinstance(action, WatchElsewhere):
+            self._take_in(action.found, NotebookState.STARTING, "being started by another Labdock window or command")
+        elif isinstance(action, AddStopped):
+            self._apply(Notebook(spec=action.spec, state=NotebookState.STOPPED))
+        elif isinstance(action, MarkGone):
+            notebook = self._notebooks[action.name]
+            self._apply(notebook, NotebookState.STOPPED, action.reason, container_id=None, url=None, token=None)
+        elif isinstance(action, Drop):
+            self._drop(self._notebooks[action.name])
+        return None
+
+    def _take_in(self, item: Found, state: NotebookState, error: str | None, **fields: Any) -> Notebook:
+        """Set a row from what an engine reports; a server other than the one the row knew has its own token."""
+        notebook = self._notebooks.get(item.spec.name) or Notebook(spec=item.spec)
+        if notebook.container_id != item.container_id:
+            fields.setdefault("token", None)
+        fields = {"spec": item.spec, "container_id": item.container_id, "url": item.url, **fields}
+        self._apply(notebook, state, error, **fields)
+        return notebook
+
+    async def _adopt(self, item: Found, known_up: bool) -> Notebook | None:
+        """A running server: READY if it has answered before or answers a probe now, else STARTING
+        and watched until it answers. Returns the notebook when a probe found it answering."""
+        answering = known_up or (
+            item.url is not None and await http_status(item.url, "api/status", None, timeout=1.0) is not None
+        )
+        started_at = (self._notebooks[item.spec.name].started_at if item.spec.name in self._notebooks else None) or (
+            item.created_at
+        )
+        if answering and item.url is not None:
+            notebook = self._take_in(item, NotebookState.READY, None, started_at=started_at)
+            return None if known_up else notebook
+        notebook = self._take_in(item, NotebookState.STARTING, None, started_at=started_at)
+        self._spawn(notebook.name, self._await_adopted(notebook))
+        return None
+
+    async def _clean_interrupted(self, item: Found) -> None:
+        """A server whose launching process died before starting it: remove it, keep the row. Only
+        with the lease in hand, and only if it is still that never-started server."""
+        name, engine = item.spec.name, self._engine(item.spec)
+        fd = self._leases.try_take(name)
+        if fd is None:
+            return  # a live process is making it after all
+        try:
+            still = [f for f in await engine.find() if f.spec.name == name and f.container_id == item.container_id]
+            if not still or not still[0].never_started:
+                return
+            await self._bounded(engine.remove_leftover(name, item.container_id), self.engine_timeout)
+        finally:
+            self._leases.release(fd)
+        self._take_in(
+            item,
+            NotebookState.STOPPED,
+            "its last launch was interrupted; start it again",
+            container_id=None,
+            url=None,
+            token=None,
+        )
 
     async def _ended_state(self, item: Found) -> tuple[NotebookState, str | None]:
         exit_code = item.exit_code
-        ended = await self._engine(item.spec).exit_status(item.container_id)
+        ended = await self._bounded(self._engine(item.spec).exit_status(item.container_id), self.engine_timeout)
         if ended is not None and ended.oom_killed:
             return NotebookState.FAILED, "stopped outside Labdock: it ran out of memory (OOMKilled)"
         if ended is not None:
@@ -446,22 +590,32 @@ class NotebookManager:
         return NotebookState.FAILED, f"stopped outside Labdock: exit code {exit_code}"
 
     async def _await_adopted(self, notebook: Notebook) -> None:
-        """An adopted container that is still starting (e.g. after a crash mid-launch): finish the job."""
-        container_id = notebook.container_id
-        if container_id is None or notebook.url is None:
+        """An adopted server that is still starting and that no live process is launching (e.g. after
+        a crash mid-launch): finish the job, or fail it and tidy up, holding the lease."""
+        container_id, url = notebook.container_id, notebook.url
+        if container_id is None or url is None:
             return
         async with self._lock(notebook.name):
+            fd = self._leases.try_take(notebook.name)
+            if fd is None:
+                return  # its launcher lives: the next refresh shows how it ends
             try:
                 engine = self._engine(notebook.spec)
-                token = await engine.token(container_id)
+                token = await self._bounded(engine.token(container_id), self.engine_timeout)
                 if token is None:
                     raise LabdockError("the container carries no token")
-                notebook.token = token
-                await wait_ready(notebook.url, token, lambda: engine.exit_status(container_id), self.ready_timeout)
+                self._apply(notebook, token=token)
+                await wait_ready(url, token, lambda: engine.exit_status(container_id), self.ready_timeout)
             except LabdockError as exc:
                 await self._fail_launch(notebook, str(exc))
                 return
-            self._set(notebook, NotebookState.READY)
+            except Exception as exc:
+                log.exception("watching '%s' start failed unexpectedly", notebook.name)
+                await self._fail_launch(notebook, f"unexpected error: {one_line(exc)}")
+                return
+            finally:
+                self._leases.release(fd)
+            self._apply(notebook, NotebookState.READY)
             await self._remember_answered(notebook)
 
     # -- access --------------------------------------------------------------------------------
@@ -472,7 +626,8 @@ class NotebookManager:
         if notebook.state is not NotebookState.READY or notebook.url is None:
             raise LabdockError(f"'{name}' is not running (it is {notebook.state.value})")
         if notebook.token is None and notebook.container_id is not None:
-            notebook.token = await self._engine(notebook.spec).token(notebook.container_id)
+            token = await self._bounded(self._engine(notebook.spec).token(notebook.container_id), self.engine_timeout)
+            self._apply(notebook, token=token)
         url = notebook.url_with_token()
         assert url is not None
         return url
@@ -480,7 +635,8 @@ class NotebookManager:
     async def logs(self, name: str, tail: int | None = None) -> str:
         """The server's log, or the log saved when it was last stopped."""
         notebook = self.get(name)
-        text = await self._engine(notebook.spec).logs(name, tail)
+        engine = self._engine(notebook.spec)
+        text = await self._bounded(engine.logs(name, tail, notebook.container_id), self.engine_timeout)
         if text is not None:
             return text
         try:
@@ -491,7 +647,8 @@ class NotebookManager:
 
     def follow_logs(self, name: str) -> AsyncIterator[str]:
         """The server's log lines as they come (token redacted), until the server ends."""
-        return self._engine(self.get(name).spec).follow_logs(name)
+        notebook = self.get(name)
+        return self._engine(notebook.spec).follow_logs(name, notebook.container_id)
 
     async def close(self) -> None:
         """Stop watching (notebooks keep running; the next start adopts them)."""
@@ -502,3 +659,9 @@ class NotebookManager:
             await asyncio.wait(tasks)
         for engine in self.engines.values():
             await engine.close()
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a person: its message's first line, or its type's name."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -53,6 +53,10 @@ class Paths:
         return self.config_dir / "install-id"
 
     @property
+    def leases_dir(self) -> Path:
+        return self.config_dir / "leases"
+
+    @property
     def work_root(self) -> Path:
         return self.work_root_override or self.data_dir / "work"
 

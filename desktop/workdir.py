@@ -31,3 +31,22 @@ def prepare_work_dir(work: Path, container_uid: int) -> Path:
     if created and os.getuid() == 0:
         os.chown(work, container_uid, CONTAINER_GID)
     return work
+
+
+def why_keep_work_dir(work: Path, work_root: Path, used_by_others: dict[str, Path]) -> str | None:
+    """None when deleting `work` on request is safe; else one line saying why it is kept.
+
+    Only a folder strictly inside Labdock's work root, that no other notebook uses (the same folder,
+    one inside it or one around it), is ever deleted: a folder the user pointed a notebook at is theirs.
+    """
+    try:
+        target, root = work.resolve(), work_root.resolve()
+    except OSError as exc:
+        return f"cannot resolve it: {exc.strerror or exc}"
+    if not target.is_relative_to(root) or target == root:
+        return f"it is not inside Labdock's work folder {root}"
+    for other, path in sorted(used_by_others.items()):
+        with_other = path.resolve()
+        if with_other == target or with_other.is_relative_to(target) or target.is_relative_to(with_other):
+            return f"notebook '{other}' also uses it"
+    return None
