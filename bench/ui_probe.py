@@ -28,7 +28,7 @@ from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop.core.models import NetworkMode, Notebook, NotebookSpec, NotebookState
-from desktop.manager import EventKind, NotebookEvent
+from desktop.rows import EventKind, NotebookEvent
 
 QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
 TICK_MS = 5

@@ -17,40 +17,28 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from desktop.adoption import Adoption
+from desktop.bounded import bounded
 from desktop.core.errors import (
-    EngineTimeout,
     EngineUnavailable,
     InvalidSpec,
     LabdockError,
     LaunchFailed,
     LeaseHeld,
-    NoSuchNotebook,
     NotebookExists,
 )
 from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
 from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found, last_lines
-from desktop.engines.readiness import http_status, wait_ready
+from desktop.engines.readiness import wait_ready
 from desktop.lease import Leases
-from desktop.reconcile import (
-    Action,
-    AddStopped,
-    Adopt,
-    CleanInterrupted,
-    Drop,
-    Facts,
-    KnownRow,
-    MarkGone,
-    SettleEnded,
-    WatchElsewhere,
-    reconcile,
-)
+from desktop.reconcile import Facts, KnownRow, reconcile
+from desktop.rows import SERVER_GONE, Listener, Rows
 from desktop.store import Paths, SpecStore, write_atomic
 from desktop.workdir import prepare_work_dir, why_keep_work_dir
 
@@ -59,19 +47,6 @@ T = TypeVar("T")
 
 TOKEN_BYTES = 32
 PORT_ATTEMPTS = 3
-CLEAN_EXIT_CODES = (0, 143)  # 143: SIGTERM, i.e. an ordinary `docker stop`
-
-
-class EventKind(Enum):
-    ADDED = "added"
-    CHANGED = "changed"
-    REMOVED = "removed"
-
-
-@dataclass(frozen=True)
-class NotebookEvent:
-    kind: EventKind
-    notebook: Notebook
 
 
 @dataclass(frozen=True)
@@ -83,9 +58,7 @@ class Removed:
     kept_because: str | None = None  # set when deletion was asked for and refused
 
 
-Listener = Callable[[NotebookEvent], None]
 EngineListener = Callable[[str | None], None]  # the engine's problem, or None once it answers again
-_UNSET: Any = object()
 
 
 class NotebookManager:
@@ -110,29 +83,24 @@ class NotebookManager:
         self._gpu_resolver = gpu_resolver
         self._store = SpecStore(paths)
         self._leases = Leases(paths.leases_dir)
-        self._notebooks: dict[str, Notebook] = {}
+        self._rows = Rows()
         self._reserved: set[str] = set()  # names a create() is checking, before their row exists
-        self._revision: dict[str, int] = {}  # bumped by every row change: restore() spots rows that moved meanwhile
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._listeners: list[Listener] = []
         self._engine_listeners: list[EngineListener] = []
+        self._adoption = Adoption(self._rows, self.engines, self._leases, engine_timeout, self._watch_in_background)
         self.engine_problem: str | None = None
 
     # -- reading -------------------------------------------------------------------------------
 
     def list(self) -> list[Notebook]:
-        return list(self._notebooks.values())
+        return self._rows.list()
 
     def get(self, name: str) -> Notebook:
-        try:
-            return self._notebooks[name]
-        except KeyError:
-            raise NoSuchNotebook(name) from None
+        return self._rows.get(name)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        return self._rows.subscribe(listener)
 
     def subscribe_engine(self, listener: EngineListener) -> Callable[[], None]:
         self._engine_listeners.append(listener)
@@ -148,41 +116,6 @@ class NotebookManager:
             except Exception:
                 log.exception("engine listener failed")
 
-    def _emit(self, kind: EventKind, notebook: Notebook) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(NotebookEvent(kind, notebook))
-            except Exception:  # a broken view must not break the manager
-                log.exception("notebook listener failed")
-
-    def _apply(
-        self, notebook: Notebook, state: NotebookState | None = None, error: str | None = _UNSET, **fields: Any
-    ) -> None:
-        """The one way a row changes: set what is given, then always tell the listeners. A new state
-        clears the error unless one is given; a row not yet listed is added."""
-        for field, value in fields.items():
-            if not hasattr(notebook, field):
-                raise AttributeError(field)
-            setattr(notebook, field, value)
-        if state is not None:
-            notebook.state = state
-            notebook.error = None if error is _UNSET else error
-            if state is not NotebookState.PULLING:
-                notebook.pull_progress = None
-        elif error is not _UNSET:
-            notebook.error = error
-        self._revision[notebook.name] = self._revision.get(notebook.name, 0) + 1
-        added = self._notebooks.get(notebook.name) is not notebook
-        if added:
-            self._notebooks[notebook.name] = notebook
-        self._emit(EventKind.ADDED if added else EventKind.CHANGED, notebook)
-
-    def _drop(self, notebook: Notebook) -> None:
-        if self._notebooks.get(notebook.name) is notebook:
-            del self._notebooks[notebook.name]
-            self._revision[notebook.name] = self._revision.get(notebook.name, 0) + 1
-            self._emit(EventKind.REMOVED, notebook)
-
     def _engine(self, spec: NotebookSpec) -> Engine:
         try:
             return self.engines[spec.engine]
@@ -192,14 +125,6 @@ class NotebookManager:
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
-    async def _bounded(self, operation: Awaitable[T], seconds: float) -> T:
-        """An engine call that must end: a hung engine becomes EngineTimeout, never a stuck row."""
-        try:
-            async with asyncio.timeout(seconds):
-                return await operation
-        except TimeoutError:
-            raise EngineTimeout(f"the engine did not answer within {seconds:.0f} s") from None
-
     # -- create and start ----------------------------------------------------------------------
 
     async def create(self, spec: NotebookSpec, *, wait: bool = True) -> Notebook:
@@ -207,7 +132,7 @@ class NotebookManager:
         launch trouble ends in FAILED with the reason. With wait, returns once READY or FAILED."""
         spec = validate_spec(spec)
         self._engine(spec)
-        if spec.name in self._notebooks or spec.name in self._reserved:
+        if spec.name in self._rows or spec.name in self._reserved:
             raise NotebookExists(spec.name)
         self._reserved.add(spec.name)  # before the first await: a second create() of this name fails above
         try:
@@ -219,7 +144,7 @@ class NotebookManager:
         finally:
             self._reserved.discard(spec.name)
         notebook = Notebook(spec=spec)
-        self._apply(notebook)
+        self._rows.apply(notebook)
         return await self._launch_task(notebook, wait, first=True)
 
     async def start(self, name: str, *, wait: bool = True) -> Notebook:
@@ -228,7 +153,7 @@ class NotebookManager:
         if notebook.state.active:
             return notebook
         spec = await asyncio.to_thread(self._with_work_dir, notebook.spec)
-        self._apply(notebook, NotebookState.CREATING, spec=spec)
+        self._rows.apply(notebook, NotebookState.CREATING, spec=spec)
         return await self._launch_task(notebook, wait, first=False)
 
     async def _exists_elsewhere(self, spec: NotebookSpec) -> bool:
@@ -248,7 +173,7 @@ class NotebookManager:
     async def _check_still_free(self, spec: NotebookSpec) -> None:
         """Under the lease: a launch elsewhere holds the lease until it has remembered its notebook,
         so the store and the notebook's engine tell whether another process took the name meanwhile."""
-        found = await self._bounded(self._engine(spec).find(), self.engine_timeout)
+        found = await bounded(self._engine(spec).find(), self.engine_timeout)
         if any(f.spec.name == spec.name for f in found) or spec.name in await asyncio.to_thread(self._store.load):
             raise NotebookExists(spec.name)
 
@@ -287,13 +212,13 @@ class NotebookManager:
                     if first:
                         await self._check_still_free(spec)
                     else:  # e.g. a container that was killed outside Labdock
-                        await self._bounded(self._engine(spec).remove_leftover(spec.name), self.engine_timeout)
+                        await bounded(self._engine(spec).remove_leftover(spec.name), self.engine_timeout)
                     await self._prepare_and_start(notebook)
             except (NotebookExists, LeaseHeld) as exc:
                 if first:  # another Labdock process owns this name: its notebook is the real one
-                    self._drop(notebook)
+                    self._rows.drop(notebook)
                     raise NotebookExists(spec.name) from exc
-                self._apply(notebook, NotebookState.STOPPED, str(exc))
+                self._rows.apply(notebook, NotebookState.STOPPED, str(exc))
                 raise
             except LabdockError as exc:
                 await self._fail_launch(notebook, str(exc), forget=first)
@@ -302,7 +227,7 @@ class NotebookManager:
                 log.exception("launching '%s' failed unexpectedly", spec.name)
                 await self._fail_launch(notebook, f"unexpected error: {one_line(exc)}", forget=first)
                 return
-            self._apply(notebook, NotebookState.READY, started_at=time.time())
+            self._rows.apply(notebook, NotebookState.READY, started_at=time.time())
             await self._remember_answered(notebook)
 
     async def _prepare_and_start(self, notebook: Notebook) -> None:
@@ -314,7 +239,7 @@ class NotebookManager:
             loop.call_soon_threadsafe(self._pulling, notebook, status)
 
         await self._engine(spec).prepare(spec, report)
-        self._apply(notebook, NotebookState.STARTING)
+        self._rows.apply(notebook, NotebookState.STARTING)
         for attempt in range(PORT_ATTEMPTS):
             try:
                 await self._start_once(notebook)
@@ -324,9 +249,7 @@ class NotebookManager:
                 if not exc.port_taken or attempt == PORT_ATTEMPTS - 1:
                     raise
                 log.info("port taken while %s started; trying another", spec.name)
-                await self._bounded(
-                    self._engine(spec).remove_leftover(spec.name, notebook.container_id), self.engine_timeout
-                )
+                await bounded(self._engine(spec).remove_leftover(spec.name, notebook.container_id), self.engine_timeout)
 
     async def _remember_answered(self, *notebooks: Notebook) -> None:
         answers = {n.name: n.container_id for n in notebooks if n.container_id is not None}
@@ -336,30 +259,30 @@ class NotebookManager:
     async def _start_once(self, notebook: Notebook) -> None:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         engine = self._engine(notebook.spec)
-        start = asyncio.ensure_future(self._bounded(engine.start(notebook.spec, token), self.engine_timeout))
+        start = asyncio.ensure_future(bounded(engine.start(notebook.spec, token), self.engine_timeout))
         try:
             started = await asyncio.shield(start)
         except asyncio.CancelledError:
             # Let an in-flight create finish so stop() finds and removes the container.
             await asyncio.wait([start])
             if not start.cancelled() and start.exception() is None:
-                self._apply(notebook, container_id=start.result().container_id)
+                self._rows.apply(notebook, container_id=start.result().container_id)
             raise
-        self._apply(notebook, container_id=started.container_id, url=started.url, token=token)
+        self._rows.apply(notebook, container_id=started.container_id, url=started.url, token=token)
         await asyncio.to_thread(self._store.put, notebook.spec)
         await wait_ready(started.url, token, lambda: engine.exit_status(started.container_id), self.ready_timeout)
 
     def _pulling(self, notebook: Notebook, status: PullStatus) -> None:
         if notebook.state not in (NotebookState.CREATING, NotebookState.PULLING):
             return  # a late report after the launch moved on (or was stopped)
-        self._apply(notebook, NotebookState.PULLING, pull_progress=status)
+        self._rows.apply(notebook, NotebookState.PULLING, pull_progress=status)
 
     async def _fail_launch(self, notebook: Notebook, reason: str, forget: bool = False) -> None:
         """A failed launch leaves no container behind; the reason (with the log tail) stays on the row.
         A notebook whose very first launch failed is not remembered across restarts."""
         if notebook.container_id is not None:
             try:
-                await self._bounded(
+                await bounded(
                     self._engine(notebook.spec).remove_leftover(notebook.name, notebook.container_id),
                     self.engine_timeout,
                 )
@@ -367,7 +290,7 @@ class NotebookManager:
                 reason = f"{reason} (and its container could not be removed: {exc})"
         if forget:
             await asyncio.to_thread(self._store.forget, notebook.name)
-        self._apply(notebook, NotebookState.FAILED, reason, container_id=None, url=None, token=None, started_at=None)
+        self._rows.apply(notebook, NotebookState.FAILED, reason, **SERVER_GONE)
 
     def _with_work_dir(self, spec: NotebookSpec) -> NotebookSpec:
         work = prepare_work_dir(spec.work_dir or self.paths.default_work_dir(spec.name), self._container_uid)
@@ -387,7 +310,7 @@ class NotebookManager:
             if notebook.state is NotebookState.STOPPED:
                 return
             before = notebook.state
-            self._apply(notebook, NotebookState.STOPPING)
+            self._rows.apply(notebook, NotebookState.STOPPING)
             try:
                 async with self._leases.hold(name, wait=self.stop_timeout):
                     await self._stop_server(notebook)
@@ -395,16 +318,16 @@ class NotebookManager:
                 reason = exc if isinstance(exc, LabdockError) else LabdockError(f"unexpected error: {one_line(exc)}")
                 if not isinstance(exc, LabdockError):
                     log.exception("stopping '%s' failed unexpectedly", name)
-                self._apply(notebook, before, f"could not stop: {reason}")
+                self._rows.apply(notebook, before, f"could not stop: {reason}")
                 raise reason from exc
 
     async def _stop_server(self, notebook: Notebook) -> None:
         engine, name, ident = self._engine(notebook.spec), notebook.name, notebook.container_id
-        await self._bounded(engine.stop(name, self.stop_timeout, ident), self.engine_timeout + self.stop_timeout)
-        self._apply(notebook, NotebookState.STOPPED, container_id=None, url=None, token=None, started_at=None)
+        await bounded(engine.stop(name, self.stop_timeout, ident), self.engine_timeout + self.stop_timeout)
+        self._rows.apply(notebook, NotebookState.STOPPED, **SERVER_GONE)
         # Tidy up after the user sees STOPPED; the lock and lease keep a new start from racing it.
         try:
-            logs = await self._bounded(engine.discard(name, ident), self.engine_timeout)
+            logs = await bounded(engine.discard(name, ident), self.engine_timeout)
         except LabdockError as exc:
             log.warning("could not remove the stopped server of '%s': %s", name, exc)
             logs = ""
@@ -413,7 +336,7 @@ class NotebookManager:
         await asyncio.to_thread(self._store.put, notebook.spec)
 
     async def stop_all(self) -> None:
-        names = [n.name for n in self._notebooks.values() if n.state.active]
+        names = [n.name for n in self._rows.list() if n.state.active]
         results = await asyncio.gather(*(self.stop(name) for name in names), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
@@ -427,7 +350,7 @@ class NotebookManager:
             await self.stop(name)
         work = notebook.spec.work_dir
         async with self._lock(name), self._leases.hold(name, wait=self.stop_timeout):
-            await self._bounded(self._engine(notebook.spec).remove_leftover(name), self.engine_timeout)
+            await bounded(self._engine(notebook.spec).remove_leftover(name), self.engine_timeout)
             await asyncio.to_thread(self._store.forget, name)
             with contextlib.suppress(FileNotFoundError):
                 self.paths.saved_log(name).unlink()
@@ -435,11 +358,11 @@ class NotebookManager:
             if delete_work and work is not None:
                 kept_because = await asyncio.to_thread(self._delete_work_dir, name, work)
             self._locks.pop(name, None)
-        self._drop(notebook)
+        self._rows.drop(notebook)
         return Removed(work, delete_work and work is not None and kept_because is None, kept_because)
 
     def _delete_work_dir(self, name: str, work: Path) -> str | None:
-        others = {n.name: n.spec.work_dir for n in self._notebooks.values() if n.name != name and n.spec.work_dir}
+        others = {n.name: n.spec.work_dir for n in self._rows.list() if n.name != name and n.spec.work_dir}
         for other, spec in self._store.load().items():  # also those only another process has listed
             if other != name and spec.work_dir is not None:
                 others.setdefault(other, spec.work_dir)
@@ -465,10 +388,10 @@ class NotebookManager:
         """Adopt this installation's servers and remembered notebooks; safe to call again to catch up
         with changes made elsewhere (another Labdock, `docker kill`). What to do is decided by
         `reconcile`; only a server no live process holds the lease of is ever removed."""
-        revisions = dict(self._revision)  # a row that changes while the engines answer is left for next time
+        revisions = self._rows.revisions()  # a row that changes while the engines answer is left for next time
         engines = list(self.engines.values())
         results = await asyncio.gather(
-            *(self._bounded(engine.find(), self.engine_timeout) for engine in engines), return_exceptions=True
+            *(bounded(engine.find(), self.engine_timeout) for engine in engines), return_exceptions=True
         )
         found: dict[str, Found] = {}
         unavailable: dict[str, EngineUnavailable] = {}
@@ -481,18 +404,20 @@ class NotebookManager:
                 found.update((item.spec.name, item) for item in result)
         remembered = await asyncio.to_thread(self._store.load)
         answered = await asyncio.to_thread(self._store.answered)
-        names = set(found) | set(self._notebooks)
+        names = set(found) | {n.name for n in self._rows.list()}
         leased = frozenset(name for name in names if not self._busy(name) and self._leases.held_elsewhere(name))
         known = {
-            name: KnownRow(
-                nb.spec, nb.state, nb.container_id, self._busy(name) or self._revision.get(name) != revisions.get(name)
+            nb.name: KnownRow(
+                nb.spec,
+                nb.state,
+                nb.container_id,
+                self._busy(nb.name) or self._rows.revision(nb.name) != revisions.get(nb.name),
             )
-            for name, nb in self._notebooks.items()
+            for nb in self._rows.list()
         }
         facts = Facts(found, frozenset(unavailable), remembered, frozenset(answered), leased)
-        actions = reconcile(known, facts, frozenset(self.engines))
-        adopted = await asyncio.gather(*(self._carry_out(action) for action in actions))
-        await self._remember_answered(*(notebook for notebook in adopted if notebook is not None))
+        adopted = await self._adoption.carry_out(reconcile(known, facts, frozenset(self.engines)))
+        await self._remember_answered(*adopted)
         if unavailable:
             raise next(iter(unavailable.values()))
 
@@ -500,96 +425,10 @@ class NotebookManager:
         task = self._tasks.get(name)
         return (task is not None and not task.done()) or self._lock(name).locked() or name in self._reserved
 
-    async def _carry_out(self, action: Action) -> Notebook | None:
-        """One reconcile action; returns a notebook whose server a probe found answering (to remember).
-        A failure here concerns one row and must not keep the others from being restored."""
-        try:
-            return await self._carry_out_one(action)
-        except LabdockError as exc:
-            log.warning("could not restore a notebook (%s): %s", type(action).__name__, exc)
-        except Exception:
-            log.exception("restoring a notebook failed unexpectedly (%s)", type(action).__name__)
-        return None
+    def _watch_in_background(self, notebook: Notebook) -> None:
+        self._spawn(notebook.name, self._watch_start(notebook))
 
-    async def _carry_out_one(self, action: Action) -> Notebook | None:
-        if isinstance(action, Adopt):
-            return await self._adopt(action.found, action.known_up)
-        if isinstance(action, SettleEnded):
-            state, error = await self._ended_state(action.found)
-            self._take_in(action.found, state, error, url=None)
-        elif isinstance(action, CleanInterrupted):
-            await self._clean_interrupted(action.found)
-        elif isinstance(action, WatchElsewhere):
-            self._take_in(action.found, NotebookState.STARTING, "being started by another Labdock window or command")
-        elif isinstance(action, AddStopped):
-            self._apply(Notebook(spec=action.spec, state=NotebookState.STOPPED))
-        elif isinstance(action, MarkGone):
-            notebook = self._notebooks[action.name]
-            self._apply(notebook, NotebookState.STOPPED, action.reason, container_id=None, url=None, token=None)
-        elif isinstance(action, Drop):
-            self._drop(self._notebooks[action.name])
-        return None
-
-    def _take_in(self, item: Found, state: NotebookState, error: str | None, **fields: Any) -> Notebook:
-        """Set a row from what an engine reports; a server other than the one the row knew has its own token."""
-        notebook = self._notebooks.get(item.spec.name) or Notebook(spec=item.spec)
-        if notebook.container_id != item.container_id:
-            fields.setdefault("token", None)
-        fields = {"spec": item.spec, "container_id": item.container_id, "url": item.url, **fields}
-        self._apply(notebook, state, error, **fields)
-        return notebook
-
-    async def _adopt(self, item: Found, known_up: bool) -> Notebook | None:
-        """A running server: READY if it has answered before or answers a probe now, else STARTING
-        and watched until it answers. Returns the notebook when a probe found it answering."""
-        answering = known_up or (
-            item.url is not None and await http_status(item.url, "api/status", None, timeout=1.0) is not None
-        )
-        started_at = (self._notebooks[item.spec.name].started_at if item.spec.name in self._notebooks else None) or (
-            item.created_at
-        )
-        if answering and item.url is not None:
-            notebook = self._take_in(item, NotebookState.READY, None, started_at=started_at)
-            return None if known_up else notebook
-        notebook = self._take_in(item, NotebookState.STARTING, None, started_at=started_at)
-        self._spawn(notebook.name, self._await_adopted(notebook))
-        return None
-
-    async def _clean_interrupted(self, item: Found) -> None:
-        """A server whose launching process died before starting it: remove it, keep the row. Only
-        with the lease in hand, and only if it is still that never-started server."""
-        name, engine = item.spec.name, self._engine(item.spec)
-        fd = self._leases.try_take(name)
-        if fd is None:
-            return  # a live process is making it after all
-        try:
-            still = [f for f in await engine.find() if f.spec.name == name and f.container_id == item.container_id]
-            if not still or not still[0].never_started:
-                return
-            await self._bounded(engine.remove_leftover(name, item.container_id), self.engine_timeout)
-        finally:
-            self._leases.release(fd)
-        self._take_in(
-            item,
-            NotebookState.STOPPED,
-            "its last launch was interrupted; start it again",
-            container_id=None,
-            url=None,
-            token=None,
-        )
-
-    async def _ended_state(self, item: Found) -> tuple[NotebookState, str | None]:
-        exit_code = item.exit_code
-        ended = await self._bounded(self._engine(item.spec).exit_status(item.container_id), self.engine_timeout)
-        if ended is not None and ended.oom_killed:
-            return NotebookState.FAILED, "stopped outside Labdock: it ran out of memory (OOMKilled)"
-        if ended is not None:
-            exit_code = ended.exit_code
-        if exit_code in CLEAN_EXIT_CODES:
-            return NotebookState.STOPPED, None
-        return NotebookState.FAILED, f"stopped outside Labdock: exit code {exit_code}"
-
-    async def _await_adopted(self, notebook: Notebook) -> None:
+    async def _watch_start(self, notebook: Notebook) -> None:
         """An adopted server that is still starting and that no live process is launching (e.g. after
         a crash mid-launch): finish the job, or fail it and tidy up, holding the lease."""
         container_id, url = notebook.container_id, notebook.url
@@ -601,10 +440,10 @@ class NotebookManager:
                 return  # its launcher lives: the next refresh shows how it ends
             try:
                 engine = self._engine(notebook.spec)
-                token = await self._bounded(engine.token(container_id), self.engine_timeout)
+                token = await bounded(engine.token(container_id), self.engine_timeout)
                 if token is None:
                     raise LabdockError("the container carries no token")
-                self._apply(notebook, token=token)
+                self._rows.apply(notebook, token=token)
                 await wait_ready(url, token, lambda: engine.exit_status(container_id), self.ready_timeout)
             except LabdockError as exc:
                 await self._fail_launch(notebook, str(exc))
@@ -615,7 +454,7 @@ class NotebookManager:
                 return
             finally:
                 self._leases.release(fd)
-            self._apply(notebook, NotebookState.READY)
+            self._rows.apply(notebook, NotebookState.READY)
             await self._remember_answered(notebook)
 
     # -- access --------------------------------------------------------------------------------
@@ -626,8 +465,8 @@ class NotebookManager:
         if notebook.state is not NotebookState.READY or notebook.url is None:
             raise LabdockError(f"'{name}' is not running (it is {notebook.state.value})")
         if notebook.token is None and notebook.container_id is not None:
-            token = await self._bounded(self._engine(notebook.spec).token(notebook.container_id), self.engine_timeout)
-            self._apply(notebook, token=token)
+            token = await bounded(self._engine(notebook.spec).token(notebook.container_id), self.engine_timeout)
+            self._rows.apply(notebook, token=token)
         url = notebook.url_with_token()
         assert url is not None
         return url
@@ -636,7 +475,7 @@ class NotebookManager:
         """The server's log, or the log saved when it was last stopped."""
         notebook = self.get(name)
         engine = self._engine(notebook.spec)
-        text = await self._bounded(engine.logs(name, tail, notebook.container_id), self.engine_timeout)
+        text = await bounded(engine.logs(name, tail, notebook.container_id), self.engine_timeout)
         if text is not None:
             return text
         try:

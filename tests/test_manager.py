@@ -11,7 +11,7 @@ import pytest
 from desktop.core.errors import InvalidSpec, NotebookExists
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.engines.readiness import http_status
-from desktop.manager import EventKind
+from desktop.rows import EventKind
 from desktop.services import Services, build_services
 from desktop.store import Paths
 from tests.conftest import TEST_PREFIX, Engine, arun

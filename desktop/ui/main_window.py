@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QT
 from shiboken6 import isValid
 
 from desktop.core.models import NotebookState
-from desktop.manager import EventKind, NotebookEvent
+from desktop.rows import EventKind, NotebookEvent
 from desktop.services import Services
 from desktop.settings import QUIT_STOP
 from desktop.ui import quit_flow

@@ -24,7 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor
 
 from desktop.core.models import Notebook, NotebookState
-from desktop.manager import EventKind, NotebookEvent
+from desktop.rows import EventKind, NotebookEvent
 from desktop.ui.resources import SPINNER_FRAMES, spinner_frame, state_icon
 
 AnyIndex = QModelIndex | QPersistentModelIndex

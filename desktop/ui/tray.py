@@ -10,7 +10,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from desktop.core.models import NotebookState
-from desktop.manager import EventKind, NotebookEvent, NotebookManager
+from desktop.manager import NotebookManager
+from desktop.rows import EventKind, NotebookEvent
 from desktop.ui.commands import NotebookCommands
 from desktop.ui.resources import app_icon, state_icon
 

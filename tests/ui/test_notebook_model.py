@@ -6,7 +6,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
-from desktop.manager import EventKind, NotebookEvent
+from desktop.rows import EventKind, NotebookEvent
 from desktop.ui.notebook_model import (
     FAILED_COLOUR,
     READY_COLOUR,

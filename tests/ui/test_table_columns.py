@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem, QTableView
 from pytestqt.qtbot import QtBot
 
 from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
-from desktop.manager import EventKind, NotebookEvent
+from desktop.rows import EventKind, NotebookEvent
 from desktop.ui.notebook_model import LOCAL_IMAGE, Column, NotebookTableModel, Role
 from desktop.ui.pull_delegate import PullProgressDelegate, pull_percent
 

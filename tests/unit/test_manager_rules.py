@@ -14,7 +14,8 @@ import requests
 from desktop.core.errors import EngineUnavailable, LabdockError, NotebookExists
 from desktop.core.models import NotebookSpec, NotebookState
 from desktop.lease import Leases
-from desktop.manager import EventKind, NotebookEvent, NotebookManager
+from desktop.manager import NotebookManager
+from desktop.rows import EventKind, NotebookEvent
 from desktop.store import Paths
 from tests.conftest import arun
 from tests.unit.fake_engine import FakeEngine

@@ -101,7 +101,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("known", "item", "extra", "expected"), CASES)
-def test_reconcile(known: KnownRow | None, item: Found | None, extra: dict[str, object], expected: list[object]) -> None:
+def test_reconcile(
+    known: KnownRow | None, item: Found | None, extra: dict[str, object], expected: list[object]
+) -> None:
     facts = Facts(found={"nb": item} if item else {}, **extra)  # type: ignore[arg-type]
     assert reconcile({"nb": known} if known else {}, facts, ENGINES) == expected
 
