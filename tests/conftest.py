@@ -114,7 +114,10 @@ def images(docker_engine: Engine) -> Any:
 
 
 def write_test_settings(home: Path, **overrides: Any) -> None:
-    """Settings for tests: host networking on loopback (the network rule), no pulls, test prefix."""
+    """Settings for tests: host networking on loopback (the network rule), no pulls, test prefix.
+
+    The default bridge mode needs a Docker bridge, which only a network namespace of the run's own may have:
+    tests/test_lifecycle.py runs its bridge cases there (tests/support/netns.py)."""
     settings = {
         "network_mode": "host",
         "pull_missing": False,

@@ -299,21 +299,6 @@ def test_work_folder_that_is_a_file(services: Services, images, tmp_path: Path) 
     arun(scenario())
 
 
-def test_bridge_mode_publishes_on_loopback_only(labdock_home: Path, images, docker_engine: Engine) -> None:
-    """Checked at config level (ENVIRONMENT.md): create as the engine would, inspect, remove."""
-    from desktop.engines.container_spec import CONTAINER_PORT
-
-    name = f"{TEST_PREFIX}bridge-config"
-    container = docker_engine.client.containers.create(
-        images.plain, name=name, ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)}
-    )
-    try:
-        bindings = docker_engine.client.api.inspect_container(container.id)["HostConfig"]["PortBindings"]
-        assert bindings == {"8888/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
-    finally:
-        container.remove(force=True)
-
-
 def test_bridge_mode_without_bridge_network_says_so(labdock_home: Path, images, docker_engine: Engine) -> None:
     if docker_engine.client.networks.list(names=["bridge"]):
         pytest.skip("this engine has a bridge network")  # only the private test engine lacks one

@@ -6,6 +6,7 @@ The private daemon follows the workplace recipe: no bridge network, no iptables,
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -75,40 +76,63 @@ def existing_engine() -> str | None:
 
 def start_private(timeout: float = 60.0) -> Daemon:
     """Start dockerd as in ENVIRONMENT.md; raises RuntimeError with its log when it cannot."""
+    data_root = CACHE_DIR / "docker-data"
+    data_root.mkdir(parents=True, exist_ok=True)
+    running = _running_private(data_root)
+    if running is not None:
+        return Daemon(running)  # another test session's daemon: share it, leave stopping to its owner
+    stop_leftover(data_root)
+    exec_root = Path(tempfile.mkdtemp(prefix="ldk-", dir="/tmp"))
+    cmd = dockerd_command(data_root, exec_root, live_restore=True)  # as users run it: notebooks outlive a restart
+    base_url = socket_url(exec_root)
+    (data_root / "dockerd.url").write_text(base_url)  # how other sessions find it to share it
+    return Daemon(base_url, _spawn(cmd, base_url, timeout), exec_root, tuple(cmd))
+
+
+def dockerd_command(data_root: Path, exec_root: Path, *, bridge: str = "none", live_restore: bool = False) -> list[str]:
+    """dockerd with its own data and exec roots, never touching iptables or forwarding.
+
+    bridge is "none" in the machine's own network namespace (the network rule); only a daemon inside a
+    namespace the run created may name a bridge of that namespace.
+    """
     dockerd = shutil.which("dockerd")
     if dockerd is None:
         raise RuntimeError(
             "no Docker engine answers and dockerd is not installed "
             "(apt-get install docker.io, or run the README's test command)"
         )
-    data_root = CACHE_DIR / "docker-data"
-    data_root.mkdir(parents=True, exist_ok=True)
-    running = _running_private(data_root)
-    if running is not None:
-        return Daemon(running)  # another test session's daemon: share it, leave stopping to its owner
-    _stop_leftover(data_root)
-    exec_root = Path(tempfile.mkdtemp(prefix="ldk-", dir="/tmp"))
-    sock = exec_root / "docker.sock"
-    (data_root / "dockerd.url").write_text(f"unix://{sock}")
-    cmd = [
+    return [
         dockerd,
-        "--bridge=none",
+        f"--bridge={bridge}",
         "--iptables=false",
         "--ip-masq=false",
         "--ip6tables=false",
-        "--live-restore",  # as users run it: notebooks outlive an engine restart
+        "--ip-forward=false",
+        *(["--live-restore"] if live_restore else []),
         f"--data-root={data_root}",
         f"--exec-root={exec_root}",
         f"--pidfile={data_root / 'dockerd.pid'}",
-        f"-H=unix://{sock}",
+        f"-H={socket_url(exec_root)}",
     ]
-    base_url = f"unix://{sock}"
-    return Daemon(base_url, _spawn(cmd, base_url, timeout), exec_root, tuple(cmd))
 
 
-def _spawn(cmd: list[str], base_url: str, timeout: float) -> subprocess.Popen[bytes]:
-    log = (CACHE_DIR / "dockerd.log").open("ab")
-    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def socket_url(exec_root: Path) -> str:
+    return f"unix://{exec_root / 'docker.sock'}"
+
+
+def _spawn(
+    cmd: list[str], base_url: str, timeout: float, log_path: Path | None = None, die_with_parent: bool = False
+) -> subprocess.Popen[bytes]:
+    log_path = log_path or CACHE_DIR / "dockerd.log"
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=term_with_parent if die_with_parent else None,
+    )
+    log.close()
     sock = Path(base_url.removeprefix("unix://"))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -118,8 +142,15 @@ def _spawn(cmd: list[str], base_url: str, timeout: float) -> subprocess.Popen[by
             return process
         time.sleep(0.1)
     process.kill()
-    tail = (CACHE_DIR / "dockerd.log").read_text(errors="replace")[-2000:]
+    process.wait()
+    tail = log_path.read_text(errors="replace")[-2000:]
     raise RuntimeError(f"private dockerd did not start:\n{tail}")
+
+
+def term_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies, however it dies (even kill -9)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _running_private(data_root: Path) -> str | None:
@@ -130,7 +161,7 @@ def _running_private(data_root: Path) -> str | None:
     return url if answers(url, timeout=1.0) else None
 
 
-def _stop_leftover(data_root: Path) -> None:
+def stop_leftover(data_root: Path) -> None:
     """A daemon left by a killed run still holds the data root: stop it first."""
     pidfile = data_root / "dockerd.pid"
     try:
