@@ -9,10 +9,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from desktop import browser_launch
 from desktop.core.models import NotebookSpec
 from desktop.manager import NotebookManager
 from desktop.settings import Settings, save_settings
@@ -69,9 +70,12 @@ class NotebookCommands(QObject):
         self.tabs.open(name, url)
 
     def open_in_browser(self, name: str) -> asyncio.Task[Any]:
+        """Through a private redirect page, so the token is on no command line (see browser_launch)."""
+
         async def run() -> None:
             url = await self.manager.url_with_token(name)
-            QDesktopServices.openUrl(QUrl(url))
+            folder = browser_launch.private_folder(self.paths.data_dir)
+            await asyncio.to_thread(browser_launch.open_in_browser, url, folder)
 
         return self.runner.run(name, run(), f"Could not open '{name}'")
 

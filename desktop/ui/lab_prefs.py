@@ -3,6 +3,7 @@
 JupyterLab 4 asks "Would you like to get notified about official Jupyter news?" on first load unless the
 `fetchNews` setting is decided; the server already runs with news off (--LabApp.news_url=None), so we
 answer "false" through the settings REST API. The user's other notification settings are kept.
+The request carries the token, so it never goes through an HTTP proxy, whatever the environment says.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 log = logging.getLogger(__name__)
 
 NOTIFICATION_PLUGIN = "@jupyterlab/apputils-extension:notification"
+# An empty ProxyHandler: http_proxy / all_proxy (and the system's proxy settings) do not apply.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def split_token(url_with_token: str) -> tuple[str, str | None]:
@@ -31,7 +34,7 @@ def _request(url: str, token: str, method: str = "GET", body: bytes | None = Non
     request.add_header("Authorization", f"token {token}")
     if body is not None:
         request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with _DIRECT.open(request, timeout=5) as response:
         text = response.read().decode() or "{}"
     data = json.loads(text)
     return data if isinstance(data, dict) else {}

@@ -1,22 +1,37 @@
 """The window's tab widget: the Notebooks page first, then one closable tab per opened notebook page.
 
 Closing a tab never stops its notebook; `close_notebook` closes every tab of a notebook that stopped.
+What a tab may show, and what goes to the system browser instead, is web_view's navigation policy.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QTabBar, QTabWidget, QWidget
 
-from desktop.ui.notebook_tab import NotebookTab, ViewFactory
+from desktop.ui.notebook_tab import NotebookTab, OpenWindow, ViewFactory, WebView
+
+if TYPE_CHECKING:
+    from desktop.ui.web_view import LabProfiles
 
 
 class TabArea(QTabWidget):
-    def __init__(self, home: QWidget, view_factory: ViewFactory | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        home: QWidget,
+        view_factory: ViewFactory | None = None,
+        parent: QWidget | None = None,
+        *,
+        open_external: Callable[[QUrl], None] | None = None,
+    ) -> None:
+        """`open_external` receives the URLs a page may not show in its tab (default: the system browser)."""
         super().__init__(parent)
         self._view_factory = view_factory
-        self._profiles: Any = None
+        self._open_external = open_external
+        self._profiles: LabProfiles | None = None
         self.setDocumentMode(True)
         self.setTabsClosable(True)
         self.setMovable(True)
@@ -58,20 +73,21 @@ class TabArea(QTabWidget):
         tab.title_changed.connect(lambda label, t=tab: self._relabel(t, label))
         return tab
 
-    def _popup(self, name: str) -> Any:
+    def _popup(self, name: str) -> WebView:
         """A page asked for a new window (JupyterLab's "open in new browser tab"): a new current tab."""
         tab = self._new_tab(name)
         self.setCurrentWidget(tab)
         return tab.view
 
-    def _make_view(self, name: str, open_window: Any) -> Any:
+    def _make_view(self, name: str, open_window: OpenWindow) -> WebView:
         if self._view_factory is not None:
             return self._view_factory(name, open_window)
         from desktop.ui import web_view  # QtWebEngine loads here, on the first tab only
 
         if self._profiles is None:
             self._profiles = web_view.LabProfiles(self)
-        return web_view.LabView(self._profiles.profile(name), open_window)
+        open_external = self._open_external or web_view.open_in_system_browser
+        return web_view.LabView(self._profiles.profile(name), open_window, open_external)
 
     def _relabel(self, tab: NotebookTab, label: str) -> None:
         index = self.indexOf(tab)
