@@ -35,6 +35,7 @@ class Settings:
     container_prefix: str = "labdock-"
     pull_missing: bool = True
     ready_timeout: float = 120.0
+    engine_timeout: float = 60.0  # one engine request; a hung engine is reported after this
     gpu_sample_interval: float = 1.0
     quit_action: str = QUIT_ASK
     work_root: str | None = None

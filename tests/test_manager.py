@@ -352,7 +352,7 @@ def test_restore_does_not_probe_servers_seen_answering(
         async def no_probe(*args: object, **kwargs: object) -> int:
             raise AssertionError("probed a server already known to answer")
 
-        monkeypatch.setattr("desktop.manager.http_status", no_probe)
+        monkeypatch.setattr("desktop.adoption.http_status", no_probe)
         manager = build_services(Paths.default()).manager
         await manager.restore()
         assert manager.get("seen").state is NotebookState.READY
