@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QMessageBox, QWidget
 
 from desktop import browser_launch
 from desktop.core.models import NotebookSpec
@@ -23,15 +25,29 @@ from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
 
 
-def ask_remove(parent: QWidget | None, name: str) -> bool:
-    answer = QMessageBox.question(
-        parent,
+class RemoveChoice(Enum):
+    CANCEL = "cancel"
+    KEEP_WORK = "keep"
+    DELETE_WORK = "delete"
+
+
+def ask_remove(parent: QWidget | None, name: str, work_dir: Path | None) -> RemoveChoice:
+    """Remove, keeping the work folder by default; deleting it is an explicit tick (the manager still
+    refuses a folder outside the work root or one another notebook uses, and says so)."""
+    box = QMessageBox(
+        QMessageBox.Icon.Question,
         "Remove notebook",
-        f"Remove '{name}'? Its server is stopped and the row goes away; its work folder is kept.",
+        f"Remove '{name}'? Its server is stopped and the row goes away.",
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-        QMessageBox.StandardButton.Cancel,
+        parent,
     )
-    return answer == QMessageBox.StandardButton.Yes
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    delete = QCheckBox(f"Also delete its work folder and every file in it: {work_dir}")
+    delete.setEnabled(work_dir is not None)
+    box.setCheckBox(delete)
+    if box.exec() != QMessageBox.StandardButton.Yes:
+        return RemoveChoice.CANCEL
+    return RemoveChoice.DELETE_WORK if delete.isChecked() else RemoveChoice.KEEP_WORK
 
 
 class NotebookCommands(QObject):
@@ -53,7 +69,9 @@ class NotebookCommands(QObject):
         self.tabs = tabs
         self.settings = settings
         self.paths = paths
-        self.confirm_remove: Callable[[str], bool] = lambda name: ask_remove(parent, name)
+        self.confirm_remove: Callable[[str], RemoveChoice] = lambda name: ask_remove(
+            parent, name, manager.get(name).spec.work_dir
+        )
 
     def create(self, spec: NotebookSpec) -> asyncio.Task[Any]:
         """Launch; the row appears as soon as the manager accepts the request."""
@@ -96,9 +114,18 @@ class NotebookCommands(QObject):
         return self.runner.run(name, self.manager.stop(name), f"Could not stop '{name}'")
 
     def remove(self, name: str) -> asyncio.Task[Any] | None:
-        if not self.confirm_remove(name):
+        choice = self.confirm_remove(name)
+        if choice is RemoveChoice.CANCEL:
             return None
-        return self.runner.run(name, self.manager.remove(name), f"Could not remove '{name}'")
+
+        async def run() -> None:
+            removed = await self.manager.remove(name, delete_work=choice is RemoveChoice.DELETE_WORK)
+            if removed.kept_because is not None:
+                self.message.emit(f"Removed '{name}'; kept its work folder {removed.work_dir}: {removed.kept_because}")
+            elif removed.work_deleted:
+                self.message.emit(f"Removed '{name}' and deleted its work folder {removed.work_dir}")
+
+        return self.runner.run(name, run(), f"Could not remove '{name}'")
 
     def stop_all(self) -> asyncio.Task[Any]:
         return self.runner.run("stop-all", self.manager.stop_all(), "Could not stop every notebook")
