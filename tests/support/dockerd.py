@@ -47,7 +47,7 @@ class Daemon:
             self.process.wait()
 
     def start_engine(self, timeout: float = 60.0) -> None:
-        self.process = _spawn(list(self.command), self.base_url, timeout)
+        self.process = spawn_dockerd(list(self.command), self.base_url, timeout)
 
     def stop(self) -> None:
         self.stop_engine()
@@ -86,7 +86,7 @@ def start_private(timeout: float = 60.0) -> Daemon:
     cmd = dockerd_command(data_root, exec_root, live_restore=True)  # as users run it: notebooks outlive a restart
     base_url = socket_url(exec_root)
     (data_root / "dockerd.url").write_text(base_url)  # how other sessions find it to share it
-    return Daemon(base_url, _spawn(cmd, base_url, timeout), exec_root, tuple(cmd))
+    return Daemon(base_url, spawn_dockerd(cmd, base_url, timeout), exec_root, tuple(cmd))
 
 
 def dockerd_command(data_root: Path, exec_root: Path, *, bridge: str = "none", live_restore: bool = False) -> list[str]:
@@ -120,7 +120,7 @@ def socket_url(exec_root: Path) -> str:
     return f"unix://{exec_root / 'docker.sock'}"
 
 
-def _spawn(
+def spawn_dockerd(
     cmd: list[str], base_url: str, timeout: float, log_path: Path | None = None, die_with_parent: bool = False
 ) -> subprocess.Popen[bytes]:
     log_path = log_path or CACHE_DIR / "dockerd.log"

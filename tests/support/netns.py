@@ -38,7 +38,7 @@ from types import FrameType
 import docker
 from docker.errors import DockerException
 
-from tests.support.dockerd import CACHE_DIR, _spawn, dockerd_command, socket_url, stop_leftover, term_with_parent
+from tests.support.dockerd import CACHE_DIR, dockerd_command, socket_url, spawn_dockerd, stop_leftover, term_with_parent
 from tests.support.images import PLAIN_IMAGE, STACKS_IMAGE
 
 INSIDE_ENV = "LABDOCK_TEST_NETNS"
@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         child: subprocess.Popen[bytes] | None = None
         try:
             cmd = dockerd_command(DATA_ROOT, exec_root, bridge=NSBR)
-            daemon = _spawn(cmd, url, 60.0, CACHE_DIR / "netns-dockerd.log", die_with_parent=True)
+            daemon = spawn_dockerd(cmd, url, 60.0, CACHE_DIR / "netns-dockerd.log", die_with_parent=True)
             client = docker.DockerClient(base_url=url, timeout=120)
             _remove_containers(client)  # a killed run's, stopped when its dockerd went
             _copy_images(args.images_from, client, url)
