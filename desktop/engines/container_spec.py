@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from docker.types import DeviceRequest
 from desktop.core.errors import InvalidSpec
 from desktop.core.models import ALL_GPUS, NetworkMode, NotebookSpec
 from desktop.engines import profiles
+from desktop.engines.base import Found
 
 LABEL = "org.labdock"
 CONTAINER_PORT = 8888
@@ -33,6 +35,7 @@ class DockerSettings:
     uid: int | None = None  # container user; None: the host user, or 1000 when the host user is root
     # A GPU choice ("all", indices, UUIDs) -> the UUIDs it means on this machine; raises InvalidSpec.
     gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
+    timeout: float = 60.0  # seconds Docker may take to answer one request before it counts as hung
 
 
 def free_loopback_port() -> int:
@@ -157,3 +160,78 @@ def exit_code_of(status: str) -> int | None:
         except ValueError:
             return None
     return None
+
+
+# -- ownership: what proves a container is this installation's ------------------------------------
+
+
+def ours_filter(install_id: str) -> dict[str, list[str]]:
+    return {"label": [f"{LABEL}.managed=1", f"{LABEL}.install={install_id}"]}
+
+
+def name_filter(container_name: str) -> dict[str, str]:
+    """Docker's name filter is a regular expression searched in '/name': anchor it to the whole name."""
+    return {"name": f"^/{re.escape(container_name)}$"}
+
+
+def named(rows: list[dict[str, Any]], container_name: str) -> dict[str, Any] | None:
+    """The list row whose name is exactly `container_name` (the filter alone also matches look-alikes)."""
+    return next((row for row in rows if f"/{container_name}" in (row.get("Names") or [])), None)
+
+
+def is_ours(labels: dict[str, str] | None, install_id: str) -> bool:
+    labels = labels or {}
+    return labels.get(f"{LABEL}.managed") == "1" and labels.get(f"{LABEL}.install") == install_id
+
+
+def ownership_problem(
+    container_name: str, labels: dict[str, str] | None, actual_id: str, install_id: str, expected_id: str | None
+) -> str | None:
+    """Why this installation may not touch the container, or None when it may.
+
+    Ids are compared whole: a short id the caller kept must not match a different container by prefix.
+    """
+    if not is_ours(labels, install_id):
+        return (
+            f"a container named '{container_name}' exists but was not made by this Labdock installation; "
+            "it was left alone"
+        )
+    if expected_id is not None and expected_id != actual_id:
+        return (
+            f"the container '{container_name}' is not the one this notebook started (it was made again "
+            "since); it was left alone: refresh the list"
+        )
+    return None
+
+
+def found_from_row(row: dict[str, Any]) -> Found:
+    """A container list row of ours as a Found; raises ValueError (or KeyError) for unreadable labels."""
+    labels = row.get("Labels") or {}
+    spec = NotebookSpec.from_json(json.loads(labels[f"{LABEL}.spec"]))
+    running = row.get("State") == "running"
+    port: int | None = None
+    if spec.network_mode is NetworkMode.HOST:
+        port = int(labels.get(f"{LABEL}.port", "0")) or None
+    else:
+        port = next(
+            (
+                int(p["PublicPort"])
+                for p in row.get("Ports") or []
+                if p.get("PrivatePort") == CONTAINER_PORT and p.get("PublicPort")
+            ),
+            None,
+        )
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range")
+    created = float(labels.get(f"{LABEL}.created", row.get("Created", 0)))
+    if created != created or created < 0:  # NaN or negative
+        raise ValueError(f"creation time {created}")
+    return Found(
+        spec=spec,
+        container_id=str(row["Id"]),
+        running=running,
+        never_started=row.get("State") == "created",
+        url=f"http://127.0.0.1:{port}/" if running and port else None,
+        exit_code=exit_code_of(str(row.get("Status", ""))) if not running else None,
+        created_at=created,
+    )

@@ -2,15 +2,16 @@
 
 Docker is the record of what runs: every container carries `org.labdock.*` labels (the spec included)
 and this installation's id, so a restarted Labdock finds and adopts its containers and nothing else.
-Every SDK call is blocking and goes through `_call`, which runs it on a worker thread and turns
-engine errors into one-line LabdockErrors.
+Every SDK call is blocking and goes through `_call`, which runs it on a worker thread and is the error
+boundary: whatever the SDK raises leaves it as a one-line LabdockError (see docker_errors).
+Every operation on an existing container first proves it is ours (labels, and the id the caller knows),
+then acts on that container's full id, never on its name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -19,29 +20,54 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import docker
-import requests
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from desktop.core.errors import EngineUnavailable, LabdockError, NotebookExists
+from desktop.core.errors import EngineTimeout, EngineUnavailable, LabdockError, NotebookExists, NotOurs
 from desktop.core.models import NetworkMode, NotebookSpec
 from desktop.engines import profiles
 from desktop.engines.base import LOG_TAIL_LINES, Exit, Found, PullProgress, Started
 from desktop.engines.container_spec import (
     CONTAINER_PORT,
-    LABEL,
     DockerSettings,
     container_config,
     container_env,
-    exit_code_of,
+    found_from_row,
     free_loopback_port,
+    name_filter,
+    named,
+    ours_filter,
+    ownership_problem,
     published_port,
     redact,
     split_tag,
+)
+from desktop.engines.docker_errors import (
+    SDK_ERRORS,
+    DockerRefused,
+    lower_case_problem,
+    to_labdock_error,
+    where_docker_is,
+    with_context,
 )
 from desktop.engines.pull import PullCancelled, follow_pull
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ABSENT, CONFLICT = 404, 409
+
+
+class _APIClient(docker.APIClient):  # type: ignore[misc]
+    """docker-py asks for a pull with no timeout at all: a hung engine would hold a launch for ever.
+    Here a pull waits at most the client's timeout for each answer (progress events come far more often)."""
+
+    def _post(self, url: str, **kwargs: Any) -> Any:
+        if url.endswith("/images/create") and kwargs.get("timeout", 0) is None:
+            kwargs["timeout"] = self.timeout
+        return super()._post(url, **kwargs)
+
+
+class _Client(docker.DockerClient):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.api = _APIClient(*args, **kwargs)
 
 
 class DockerEngine:
@@ -59,52 +85,91 @@ class DockerEngine:
 
     def _docker(self) -> docker.DockerClient:
         if self._client is None:
-            kwargs: dict[str, Any] = {"timeout": 60}
+            kwargs: dict[str, Any] = {"timeout": self.settings.timeout}
             if self.settings.base_url:
-                self._client = docker.DockerClient(base_url=self.settings.base_url, **kwargs)
+                self._client = _Client(base_url=self.settings.base_url, **kwargs)
             else:
-                self._client = docker.from_env(**kwargs)
+                self._client = _Client.from_env(**kwargs)
         return self._client
 
-    async def _call(self, fn: Callable[[docker.DockerClient], T]) -> T:
-        """Run one blocking SDK call off the event loop; engine trouble becomes EngineUnavailable."""
+    def _where(self) -> str:
+        return where_docker_is(self.settings.base_url, os.environ.get("DOCKER_HOST"))
+
+    async def _call(
+        self, fn: Callable[[docker.DockerClient], T], *, doing: str | None = None, image: str | None = None
+    ) -> T:
+        """Run one blocking SDK call off the event loop. Only LabdockErrors come out: an error answer as
+        DockerRefused (with its status), trouble reaching the engine as EngineUnavailable/EngineTimeout."""
 
         def run() -> T:
             try:
                 return fn(self._docker())
-            except (requests.ConnectionError, ConnectionError, FileNotFoundError) as exc:
-                self._client = None
-                raise EngineUnavailable(self._unreachable(exc)) from exc
-            except DockerException as exc:
-                if isinstance(exc, APIError | NotFound | ImageNotFound):
-                    raise
-                self._client = None
-                raise EngineUnavailable(self._unreachable(exc)) from exc
+            except LabdockError:
+                raise
+            except SDK_ERRORS as exc:
+                error = to_labdock_error(
+                    exc, where=self._where(), timeout=self.settings.timeout, doing=doing, image=image
+                )
+                if not isinstance(error, DockerRefused):
+                    self._client = None  # reconnect next time (the engine may have restarted)
+                log.debug("docker call failed: %r -> %s", exc, error)
+                raise error from exc
+            except Exception as exc:  # an answer the SDK could not make sense of (or a bug: logged in full)
+                log.exception("unexpected failure in a Docker call")
+                raise LabdockError(f"Docker gave an answer Labdock cannot use ({type(exc).__name__})") from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
-
-    def _unreachable(self, exc: BaseException) -> str:
-        where = self.settings.base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        text = str(exc)
-        if "Permission denied" in text or "PermissionError" in text:
-            return (
-                f"Docker at {where} refused access: add yourself to the 'docker' group "
-                "(sudo usermod -aG docker $USER) and log in again"
-            )
-        return f"Docker is not reachable at {where}: is the Docker engine installed and running?"
 
     def container_name(self, name: str) -> str:
         return f"{self.settings.container_prefix}{name}"
 
     def _ours(self) -> dict[str, list[str]]:
-        return {"label": [f"{LABEL}.managed=1", f"{LABEL}.install={self.settings.install_id}"]}
+        return ours_filter(self.settings.install_id)
+
+    async def _named(self, name: str) -> dict[str, Any] | None:
+        """The list row of the container carrying the notebook's name, whoever made it."""
+        cname = self.container_name(name)
+        rows = await self._call(lambda c: c.api.containers(all=True, filters=name_filter(cname)))
+        return named(rows, cname)
+
+    async def _resolve(self, name: str, container_id: str | None) -> str | None:
+        """The full id of the notebook's container once it is proven ours; None when there is none.
+        Raises NotOurs for a same-named container of someone else, or not the one the caller knows."""
+        row = await self._named(name)
+        if row is None:
+            return None
+        ident = str(row.get("Id", ""))
+        problem = ownership_problem(
+            self.container_name(name), row.get("Labels"), ident, self.settings.install_id, container_id
+        )
+        if problem is not None:
+            raise NotOurs(problem)
+        return ident
+
+    async def _inspect_ours(self, container_id: str) -> dict[str, Any] | None:
+        """inspect of a container the caller knows by id; None when it is gone, NotOurs when not ours."""
+        try:
+            data = await self._call(lambda c: c.api.inspect_container(container_id))
+        except DockerRefused as exc:
+            if exc.status == ABSENT:
+                return None
+            raise
+        name = str(data.get("Name", "")).lstrip("/") or container_id[:12]
+        labels = (data.get("Config") or {}).get("Labels")
+        problem = ownership_problem(name, labels, str(data.get("Id", "")), self.settings.install_id, container_id)
+        if problem is not None:
+            raise NotOurs(problem)
+        return dict(data)
 
     # -- launch ----------------------------------------------------------------------------------
 
     async def prepare(self, spec: NotebookSpec, on_pull: PullProgress | None) -> None:
+        problem = lower_case_problem(spec.image)
+        if problem is not None:
+            raise LabdockError(problem)  # before Docker is asked: it would try an upper-case registry host
         await self._ensure_image(spec.image, on_pull)
         if spec.network_mode is NetworkMode.BRIDGE:
-            networks = await self._call(lambda c: c.api.networks(names=["bridge"]))
+            networks = await self._call(lambda c: c.api.networks(names=["bridge"]), doing="list its networks")
             if not any(n.get("Name") == "bridge" for n in networks):
                 raise LabdockError(
                     "this Docker engine has no 'bridge' network (dockerd runs with --bridge=none): "
@@ -113,30 +178,33 @@ class DockerEngine:
         if spec.uses_gpu:
             await self._check_gpu_runtime()
 
-    async def _image_config(self, image: str) -> dict[str, Any]:
-        data = await self._call(lambda c: c.api.inspect_image(image))
+    async def _image_config(self, image: str) -> dict[str, Any] | None:
+        """The image's config, or None when the image is not on this machine."""
+        try:
+            data = await self._call(lambda c: c.api.inspect_image(image), doing="read the image", image=image)
+        except DockerRefused as exc:
+            if exc.status == ABSENT:
+                return None
+            raise
         return dict(data.get("Config") or {})
 
     async def _ensure_image(self, image: str, on_pull: PullProgress | None) -> None:
-        try:
-            self._image_configs[image] = await self._image_config(image)
+        config = await self._image_config(image)
+        if config is not None:
+            self._image_configs[image] = config
             return
-        except (NotFound, ImageNotFound):
-            pass
         if not self.settings.pull_missing:
             raise LabdockError(f"the image '{image}' is not on this machine (pull it first: docker pull {image})")
         cancel = threading.Event()
         try:
-            await self._call(lambda c: self._pull(c, image, on_pull, cancel))
+            await self._call(lambda c: self._pull(c, image, on_pull, cancel), image=image)
         except asyncio.CancelledError:
             cancel.set()  # the worker thread stops at the next event and closes the stream
             raise
         except PullCancelled:
             raise
-        except (APIError, NotFound, LabdockError) as exc:
-            raise LabdockError(
-                f"the image '{image}' is not on this machine and could not be pulled: {_explain(exc)}"
-            ) from exc
+        except LabdockError as exc:
+            raise with_context(exc, f"the image '{image}' is not on this machine and could not be pulled") from exc
 
     def _pull(
         self, client: docker.DockerClient, image: str, on_pull: PullProgress | None, cancel: threading.Event
@@ -146,7 +214,7 @@ class DockerEngine:
 
     async def _check_gpu_runtime(self) -> None:
         """Say how to fix an engine that cannot hand out GPUs now, not after a container fails."""
-        info = await self._call(lambda c: c.info())
+        info = await self._call(lambda c: c.info(), doing="describe itself")
         runtimes = info.get("Runtimes") or {}
         cdi = info.get("CDISpecDirs") or []
         self._gpus_via_cdi = "nvidia" not in runtimes and bool(cdi)
@@ -158,6 +226,8 @@ class DockerEngine:
 
     async def start(self, spec: NotebookSpec, token: str) -> Started:
         config = self._image_configs.pop(spec.image, None) or await self._image_config(spec.image)
+        if config is None:
+            raise LabdockError(f"the image '{spec.image}' is not on this machine (it was removed meanwhile)")
         profile_name = spec.profile
         if profile_name == profiles.AUTO:
             profile_name = profiles.detect(spec.image, config.get("Cmd"), config.get("Env"))
@@ -166,26 +236,51 @@ class DockerEngine:
         port = free_loopback_port() if host_mode else CONTAINER_PORT
         gpu_ids = await asyncio.to_thread(self._resolve_gpus, spec.gpus)
         kwargs = self.container_config(spec, token, profile, config, port, gpu_ids)
+        container_id = await self._create(spec, kwargs)
         try:
-            container = await self._call(lambda c: c.containers.create(**kwargs))
-        except APIError as exc:
-            if exc.status_code == 409:
-                raise NotebookExists(spec.name) from exc
-            raise LabdockError(f"Docker could not create the container: {_explain(exc)}") from exc
-        try:
-            await self._call(lambda c: c.api.start(container.id))
-            host_port = port if host_mode else await self._published_port(container.id)
-        except (APIError, LabdockError) as exc:
-            await self._call(lambda c: c.api.remove_container(container.id, force=True))
-            reason = _explain(exc)
-            if "executable file not found" in reason:
+            await self._call(lambda c: c.api.start(container_id), doing="start the container")
+            host_port = port if host_mode else await self._published_port(container_id)
+        except LabdockError as exc:
+            with contextlib.suppress(LabdockError):  # the start's own error is the one to report
+                await self._call(lambda c: c.api.remove_container(container_id, force=True))
+            if "executable file not found" in str(exc):
                 program = kwargs["command"][0]
                 raise LabdockError(
                     f"the image '{spec.image}' has no '{program}' command: choose an image with JupyterLab "
                     f"(or the '{profiles.PLAIN}'/'{profiles.DOCKER_STACKS}' profile that fits it)"
                 ) from exc
-            raise LabdockError(f"Docker could not start the container: {reason}") from exc
-        return Started(container.id, f"http://127.0.0.1:{host_port}/")
+            raise
+        return Started(container_id, f"http://127.0.0.1:{host_port}/")
+
+    async def _create(self, spec: NotebookSpec, kwargs: dict[str, Any]) -> str:
+        """Create the container; a name already taken is NotebookExists when ours, NotOurs otherwise."""
+        try:
+            container = await self._call(
+                lambda c: c.containers.create(**kwargs), doing="create the container", image=spec.image
+            )
+            return str(container.id)
+        except DockerRefused as exc:
+            if exc.status != CONFLICT:
+                await self._tidy_failed_create(spec.name)
+                raise
+            try:
+                ident = await self._resolve(spec.name, None)
+            except NotOurs as foreign:
+                raise NotOurs(f"{foreign}: pick another name for the notebook") from exc
+            if ident is None:
+                raise  # the conflict went away meanwhile: Docker's own words
+            raise NotebookExists(spec.name) from exc
+        except EngineTimeout:
+            raise  # asking a hung engine again would double the wait; restore() removes a never-started one
+        except LabdockError:
+            await self._tidy_failed_create(spec.name)
+            raise
+
+    async def _tidy_failed_create(self, name: str) -> None:
+        """An answer lost on the way (or the SDK's follow-up inspect failing) may leave a created container:
+        the name was free before (no 409), so a container of ours with it now is this launch's own."""
+        with contextlib.suppress(LabdockError):
+            await self.remove_leftover(name)
 
     def _resolve_gpus(self, choice: tuple[str, ...]) -> tuple[str, ...]:
         if not choice or self.settings.gpu_resolver is None:
@@ -206,7 +301,7 @@ class DockerEngine:
         )
 
     async def _published_port(self, container_id: str) -> int:
-        data = await self._call(lambda c: c.api.inspect_container(container_id))
+        data = await self._call(lambda c: c.api.inspect_container(container_id), doing="describe the container")
         port = published_port(data)
         if port is None:
             raise LabdockError("Docker did not publish the notebook's port")
@@ -215,116 +310,109 @@ class DockerEngine:
     # -- watching --------------------------------------------------------------------------------
 
     async def exit_status(self, container_id: str) -> Exit | None:
-        try:
-            data = await self._call(lambda c: c.api.inspect_container(container_id))
-        except NotFound:
+        data = await self._inspect_ours(container_id)
+        if data is None:
             return Exit(-1, False, "the container was removed")
         state = data.get("State") or {}
         if state.get("Running") or state.get("Status") in ("created", "restarting"):
             return None
-        tail = await self._call(lambda c: _log_text(c, container_id, data, tail=LOG_TAIL_LINES))
+        try:
+            tail = await self._call(lambda c: _log_text(c, container_id, data, tail=LOG_TAIL_LINES))
+        except DockerRefused as exc:
+            if exc.status != ABSENT:
+                raise
+            tail = ""
         return Exit(int(state.get("ExitCode", -1)), bool(state.get("OOMKilled")), tail.rstrip())
 
     async def token(self, container_id: str) -> str | None:
-        data = await self._call(lambda c: c.api.inspect_container(container_id))
-        return container_env(data).get("JUPYTER_TOKEN")
+        data = await self._inspect_ours(container_id)
+        return None if data is None else container_env(data).get("JUPYTER_TOKEN")
 
     async def find(self) -> list[Found]:
-        rows = await self._call(lambda c: c.api.containers(all=True, filters=self._ours()))
+        """Our containers; one whose labels cannot be read is skipped with a warning. Any failure to list
+        is EngineUnavailable: without the list the engine cannot be used for anything."""
+        try:
+            rows = await self._call(lambda c: c.api.containers(all=True, filters=self._ours()))
+        except EngineUnavailable:
+            raise
+        except LabdockError as exc:
+            raise EngineUnavailable(str(exc)) from exc
         found = []
         for row in rows:
-            labels = row.get("Labels") or {}
             try:
-                spec = NotebookSpec.from_json(json.loads(labels[f"{LABEL}.spec"]))
-            except (KeyError, ValueError, TypeError):
-                log.warning("container %s carries no readable spec; left alone", row.get("Id", "")[:12])
-                continue
-            running = row.get("State") == "running"
-            port: int | None = None
-            if spec.network_mode is NetworkMode.HOST:
-                port = int(labels.get(f"{LABEL}.port", "0")) or None
-            else:
-                port = next(
-                    (
-                        p.get("PublicPort")
-                        for p in row.get("Ports") or []
-                        if p.get("PrivatePort") == CONTAINER_PORT and p.get("PublicPort")
-                    ),
-                    None,
-                )
-            exit_code = exit_code_of(row.get("Status", "")) if not running else None
-            found.append(
-                Found(
-                    spec=spec,
-                    container_id=row["Id"],
-                    running=running,
-                    never_started=row.get("State") == "created",
-                    url=f"http://127.0.0.1:{port}/" if running and port else None,
-                    exit_code=exit_code,
-                    created_at=float(labels.get(f"{LABEL}.created", row.get("Created", 0))),
-                )
-            )
+                found.append(found_from_row(row))
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                ident = str(row.get("Id", ""))[:12] if isinstance(row, dict) else "?"
+                log.warning("container %s carries unreadable Labdock labels (%s); left alone", ident, exc)
         return found
 
     # -- stop, remove, logs ----------------------------------------------------------------------
 
-    async def stop(self, name: str, timeout: float) -> None:
-        cname = self.container_name(name)
+    async def stop(self, name: str, timeout: float, container_id: str | None = None) -> None:
+        ident = await self._resolve(name, container_id)
+        if ident is None:
+            return
+        try:
+            await self._call(lambda c: c.api.stop(ident, timeout=int(timeout)), doing="stop the container")
+        except DockerRefused as exc:
+            if exc.status != ABSENT:
+                raise
 
-        def stop(c: docker.DockerClient) -> None:
-            with contextlib.suppress(NotFound):
-                c.api.stop(cname, timeout=int(timeout))
-
-        await self._call(stop)
-
-    async def discard(self, name: str) -> str:
-        cname = self.container_name(name)
+    async def discard(self, name: str, container_id: str | None = None) -> str:
+        ident = await self._resolve(name, container_id)
+        if ident is None:
+            return ""
 
         def logs_then_remove(c: docker.DockerClient) -> str:
-            try:
-                text = _log_text(c, cname, c.api.inspect_container(cname))
-                c.api.remove_container(cname, force=True)
-            except NotFound:
-                return ""
+            text = _log_text(c, ident, c.api.inspect_container(ident))
+            c.api.remove_container(ident, force=True)
             return text
 
-        return await self._call(logs_then_remove)
+        try:
+            return await self._call(logs_then_remove, doing="remove the container")
+        except DockerRefused as exc:
+            if exc.status != ABSENT:
+                raise
+            return ""
 
-    async def remove_leftover(self, name: str) -> None:
-        cname = self.container_name(name)
+    async def remove_leftover(self, name: str, container_id: str | None = None) -> None:
+        ident = await self._resolve(name, container_id)
+        if ident is None:
+            return
+        try:
+            await self._call(lambda c: c.api.remove_container(ident, force=True), doing="remove the container")
+        except DockerRefused as exc:
+            if exc.status not in (ABSENT, CONFLICT):  # 409: its removal is already in progress
+                raise
 
-        def remove(c: docker.DockerClient) -> None:
-            try:
-                c.api.remove_container(cname, force=True)
-            except NotFound:
-                pass
-            except APIError as exc:
-                if exc.status_code != 409:  # 409: removal already in progress
-                    raise
+    async def logs(self, name: str, tail: int | None, container_id: str | None = None) -> str | None:
+        ident = await self._resolve(name, container_id)
+        if ident is None:
+            return None
+        options = {"tail": tail if tail is not None else "all"}
+        try:
+            return await self._call(
+                lambda c: _log_text(c, ident, c.api.inspect_container(ident), **options), doing="read the log"
+            )
+        except DockerRefused as exc:
+            if exc.status != ABSENT:
+                raise
+            return None
 
-        await self._call(remove)
-
-    async def logs(self, name: str, tail: int | None) -> str | None:
-        cname = self.container_name(name)
-
-        def read(c: docker.DockerClient) -> str | None:
-            try:
-                return _log_text(c, cname, c.api.inspect_container(cname), tail=tail if tail is not None else "all")
-            except NotFound:
-                return None
-
-        return await self._call(read)
-
-    async def follow_logs(self, name: str) -> AsyncIterator[str]:
+    async def follow_logs(self, name: str, container_id: str | None = None) -> AsyncIterator[str]:
         """Yield log lines live; each blocking read of the stream runs on a worker thread."""
-        cname = self.container_name(name)
-        data = await self._call(lambda c: c.api.inspect_container(cname))
+        ident = await self._resolve(name, container_id)
+        if ident is None:
+            return
+        data = await self._inspect_ours(ident)
+        if data is None:
+            return
         token = container_env(data).get("JUPYTER_TOKEN")
-        stream = await self._call(lambda c: c.api.logs(cname, stream=True, follow=True, tail=200))
+        stream = await self._call(lambda c: c.api.logs(ident, stream=True, follow=True, tail=200), doing="read the log")
         buffer = b""
         try:
             while True:
-                chunk = await asyncio.get_running_loop().run_in_executor(self._pool, next, stream, None)
+                chunk = await self._call(lambda c: next(stream, None), doing="read the log")
                 if chunk is None:
                     break
                 buffer += chunk
@@ -334,14 +422,16 @@ class DockerEngine:
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
-                close()
+                with contextlib.suppress(*SDK_ERRORS):
+                    close()
         if buffer:
             yield redact(buffer.decode(errors="replace"), token)
 
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            client.close()
+            with contextlib.suppress(*SDK_ERRORS):
+                client.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -349,9 +439,3 @@ def _log_text(client: docker.DockerClient, container: str, inspect: dict[str, An
     """The container's log, decoded, with its token redacted (`inspect` is where the token is read)."""
     text = client.api.logs(container, **options).decode(errors="replace")
     return redact(text, container_env(inspect).get("JUPYTER_TOKEN"))
-
-
-def _explain(exc: BaseException) -> str:
-    if isinstance(exc, APIError):
-        return str(exc.explanation or exc)
-    return str(exc)
