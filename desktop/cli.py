@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -203,6 +204,26 @@ def _desktop_entry(install: bool) -> int:
     return 0
 
 
+def _log_to_file(path: Path) -> None:
+    """Warnings and unexpected errors (with their traceback) go to a private file, so the terminal
+    gets exactly one line per problem; LABDOCK_DEBUG=1 shows them on stderr as well."""
+    handlers: list[logging.Handler] = []
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        handlers.append(logging.FileHandler(path))
+    except OSError:
+        pass  # a read-only data folder must not stop the command
+    if os.environ.get("LABDOCK_DEBUG"):
+        handlers.append(logging.StreamHandler())
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+        handlers=handlers or [logging.NullHandler()],
+        force=True,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in (None, "gui"):
@@ -213,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _desktop_entry(args.command == "install-desktop")
     try:
         services = build_services()
+        _log_to_file(services.paths.data_dir / "labdock.log")
         return asyncio.run(_run(args, services))
     except LabdockError as exc:
         print(f"labdock: {exc}", file=sys.stderr)

@@ -31,6 +31,7 @@ from desktop.core.errors import (
     LaunchFailed,
     LeaseHeld,
     NotebookExists,
+    NotOurs,
 )
 from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
 from desktop.core.validation import validate_spec
@@ -150,6 +151,8 @@ class NotebookManager:
     async def start(self, name: str, *, wait: bool = True) -> Notebook:
         """Start a STOPPED or FAILED notebook again, with its spec and work folder, and a fresh token."""
         notebook = self.get(name)
+        if notebook.state.active and not self._busy(name) and self._leases.held_elsewhere(name):
+            raise LeaseHeld(f"'{name}' is being started or stopped by another Labdock window or command")
         if notebook.state.active:
             return notebook
         spec = await asyncio.to_thread(self._with_work_dir, notebook.spec)
@@ -213,6 +216,8 @@ class NotebookManager:
                         await self._check_still_free(spec)
                     else:  # e.g. a container that was killed outside Labdock
                         await bounded(self._engine(spec).remove_leftover(spec.name), self.engine_timeout)
+                    # Remembered before anything is made: killed at any moment, it comes back as a row.
+                    await asyncio.to_thread(self._store.put, spec)
                     await self._prepare_and_start(notebook)
             except (NotebookExists, LeaseHeld) as exc:
                 if first:  # another Labdock process owns this name: its notebook is the real one
@@ -221,7 +226,7 @@ class NotebookManager:
                 self._rows.apply(notebook, NotebookState.STOPPED, str(exc))
                 raise
             except LabdockError as exc:
-                await self._fail_launch(notebook, str(exc), forget=first)
+                await self._fail_launch(notebook, str(exc), first, isinstance(exc, EngineUnavailable))
                 return
             except Exception as exc:  # a bug must not leave the row starting for ever
                 log.exception("launching '%s' failed unexpectedly", spec.name)
@@ -269,7 +274,6 @@ class NotebookManager:
                 self._rows.apply(notebook, container_id=start.result().container_id)
             raise
         self._rows.apply(notebook, container_id=started.container_id, url=started.url, token=token)
-        await asyncio.to_thread(self._store.put, notebook.spec)
         await wait_ready(started.url, token, lambda: engine.exit_status(started.container_id), self.ready_timeout)
 
     def _pulling(self, notebook: Notebook, status: PullStatus) -> None:
@@ -277,15 +281,21 @@ class NotebookManager:
             return  # a late report after the launch moved on (or was stopped)
         self._rows.apply(notebook, NotebookState.PULLING, pull_progress=status)
 
-    async def _fail_launch(self, notebook: Notebook, reason: str, forget: bool = False) -> None:
+    async def _fail_launch(
+        self, notebook: Notebook, reason: str, forget: bool = False, engine_down: bool = False
+    ) -> None:
         """A failed launch leaves no container behind; the reason (with the log tail) stays on the row.
         A notebook whose very first launch failed is not remembered across restarts."""
-        if notebook.container_id is not None:
+        # Past prepare() a server may exist even when its id never reached us (the engine's answer to
+        # create was lost); an engine that does not answer is not asked again: restore tidies up later.
+        if (notebook.container_id is not None or notebook.state is NotebookState.STARTING) and not engine_down:
             try:
                 await bounded(
                     self._engine(notebook.spec).remove_leftover(notebook.name, notebook.container_id),
                     self.engine_timeout,
                 )
+            except NotOurs:
+                pass  # a same-named server that is not ours: nothing of ours to tidy up
             except LabdockError as exc:
                 reason = f"{reason} (and its container could not be removed: {exc})"
         if forget:

@@ -14,6 +14,8 @@ from desktop.manager import NotebookManager
 from desktop.settings import Settings, load_settings
 from desktop.store import Paths, install_id
 
+ENGINE_GRACE = 5.0
+
 
 @dataclass
 class Services:
@@ -42,10 +44,16 @@ def build_services(paths: Paths | None = None) -> Services:
             pull_missing=settings.pull_missing,
             uid=uid,
             gpu_resolver=gpu_resolver,
+            timeout=settings.engine_timeout,
         )
     )
     local = LocalEngine(paths.data_dir / "local", gpu_resolver=gpu_resolver)
     manager = NotebookManager(
-        [engine, local], paths, ready_timeout=settings.ready_timeout, container_uid=uid, gpu_resolver=gpu_resolver
+        [engine, local],
+        paths,
+        ready_timeout=settings.ready_timeout,
+        engine_timeout=settings.engine_timeout + ENGINE_GRACE,  # the engine's own, clearer message comes first
+        container_uid=uid,
+        gpu_resolver=gpu_resolver,
     )
     return Services(paths, settings, manager, nvml)

@@ -30,11 +30,11 @@ import urllib3.exceptions
 
 from desktop.core.errors import EngineTimeout, EngineUnavailable, LabdockError
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
+from desktop.core.validation import lower_case_problem
 from desktop.engines.container_spec import DockerSettings
 from desktop.engines.docker_engine import DockerEngine
 from desktop.engines.docker_errors import (
     DockerRefused,
-    lower_case_problem,
     refused,
     status_of,
     to_labdock_error,

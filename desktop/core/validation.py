@@ -66,10 +66,29 @@ def validate_image(image: str) -> str:
     return image
 
 
+_IMAGE_NAME = re.compile(r"^(?P<name>[^@]+?)(?::[\w][\w.-]{0,127})?(?:@.+)?$")
+
+
+def lower_case_problem(image: str) -> str | None:
+    """The message for an image reference Docker would refuse for its case, or None when it is fine.
+
+    Docker accepts an upper-case registry host ('Quay.io/x') and then asks that registry; Labdock asks
+    for lower case everywhere before the tag, so the user hears it before anything is pulled.
+    """
+    match = _IMAGE_NAME.match(image)
+    name = match.group("name") if match else image
+    if name != name.lower():
+        return f"invalid image reference '{image}': use lower case"
+    return None
+
+
 def validate_spec(spec: NotebookSpec) -> NotebookSpec:
     """Everything about a request that can be checked without Docker; returns it normalised."""
     validate_name(spec.name)
     image = validate_image(spec.image)
+    problem = lower_case_problem(image) if spec.engine == "docker" else None  # Local runs no image
+    if problem is not None:
+        raise InvalidSpec(problem)
     if spec.cpus is not None:
         validate_cpus(spec.cpus, os.cpu_count())
     if spec.memory_bytes is not None:

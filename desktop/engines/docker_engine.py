@@ -23,6 +23,7 @@ import docker
 
 from desktop.core.errors import EngineTimeout, EngineUnavailable, LabdockError, NotebookExists, NotOurs
 from desktop.core.models import NetworkMode, NotebookSpec
+from desktop.core.validation import lower_case_problem
 from desktop.engines import profiles
 from desktop.engines.base import LOG_TAIL_LINES, Exit, Found, PullProgress, Started
 from desktop.engines.container_spec import (
@@ -43,7 +44,6 @@ from desktop.engines.container_spec import (
 from desktop.engines.docker_errors import (
     SDK_ERRORS,
     DockerRefused,
-    lower_case_problem,
     to_labdock_error,
     where_docker_is,
     with_context,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import struct
 from collections.abc import Iterator
 
@@ -46,10 +45,9 @@ _CUT_OFF = (
     struct.error,
 )
 _UNREADABLE = (json.JSONDecodeError, StreamParseError)
+
+
 # A path component with an upper-case letter, before any tag or digest (`repo:Tag` is fine).
-_IMAGE_NAME = re.compile(r"^(?P<name>[^@]+?)(?::[\w][\w.-]{0,127})?(?:@.+)?$")
-
-
 class DockerRefused(LabdockError):
     """Docker answered the request with an error status; `status` lets callers treat 404/409 as states."""
 
@@ -62,19 +60,6 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
     """Docker's text as one line a message can carry."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def lower_case_problem(image: str) -> str | None:
-    """The message for an image reference Docker would refuse for its case, or None when it is fine.
-
-    Docker accepts an upper-case registry host ('Quay.io/x') and then asks that registry; Labdock asks
-    for lower case everywhere before the tag, so the user hears it before anything is pulled.
-    """
-    match = _IMAGE_NAME.match(image)
-    name = match.group("name") if match else image
-    if name != name.lower():
-        return f"invalid image reference '{image}': use lower case"
-    return None
 
 
 def status_of(exc: BaseException) -> int | None:

@@ -7,6 +7,7 @@ The private daemon follows the workplace recipe: no bridge network, no iptables,
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import shutil
 import signal
@@ -24,12 +25,18 @@ CACHE_DIR = Path(os.environ.get("LABDOCK_TEST_CACHE", Path.home() / ".cache" / "
 
 @dataclass
 class Daemon:
-    """A reachable engine; `process` is set when the tests started it and must stop it."""
+    """A reachable engine; `process` is set when this session started it (and so may restart it).
+
+    Test sessions share the private daemon; each holds a shared lock on its users file while it uses
+    it, and the last one out stops it, whoever started it: a session never pulls the engine from
+    under another one still running.
+    """
 
     base_url: str
     process: subprocess.Popen[bytes] | None = None
     exec_root: Path | None = None
     command: tuple[str, ...] = ()
+    users_fd: int | None = None
 
     @property
     def restartable(self) -> bool:
@@ -50,9 +57,35 @@ class Daemon:
         self.process = spawn_dockerd(list(self.command), self.base_url, timeout)
 
     def stop(self) -> None:
+        """Leave the engine; stop it only when no other session still uses it."""
+        if self.users_fd is not None:
+            last = _last_user(self.users_fd)
+            try:
+                if last:
+                    self.stop_engine()
+                    if self.process is None:
+                        stop_leftover(CACHE_DIR / "docker-data")  # started by a session that has ended
+                    _remove_exec_root(self.exec_root or Path(self.base_url.removeprefix("unix://")).parent)
+            finally:
+                os.close(self.users_fd)  # drops the lock
+                self.users_fd = None
+            return
         self.stop_engine()
-        if self.exec_root is not None:
-            shutil.rmtree(self.exec_root, ignore_errors=True)
+        _remove_exec_root(self.exec_root)
+
+
+def _last_user(fd: int) -> bool:
+    """Turn this session's shared lock into an exclusive one, if no other session holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _remove_exec_root(exec_root: Path | None) -> None:
+    if exec_root is not None and exec_root.name.startswith("ldk-") and exec_root.parent == Path("/tmp"):
+        shutil.rmtree(exec_root, ignore_errors=True)
 
 
 def answers(base_url: str, timeout: float = 3.0) -> bool:
@@ -78,15 +111,21 @@ def start_private(timeout: float = 60.0) -> Daemon:
     """Start dockerd as in ENVIRONMENT.md; raises RuntimeError with its log when it cannot."""
     data_root = CACHE_DIR / "docker-data"
     data_root.mkdir(parents=True, exist_ok=True)
-    running = _running_private(data_root)
-    if running is not None:
-        return Daemon(running)  # another test session's daemon: share it, leave stopping to its owner
-    stop_leftover(data_root)
-    exec_root = Path(tempfile.mkdtemp(prefix="ldk-", dir="/tmp"))
-    cmd = dockerd_command(data_root, exec_root, live_restore=True)  # as users run it: notebooks outlive a restart
-    base_url = socket_url(exec_root)
-    (data_root / "dockerd.url").write_text(base_url)  # how other sessions find it to share it
-    return Daemon(base_url, spawn_dockerd(cmd, base_url, timeout), exec_root, tuple(cmd))
+    users = os.open(data_root / "dockerd.users", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(users, fcntl.LOCK_SH)  # waits while a last user is stopping it
+    try:
+        running = _running_private(data_root)
+        if running is not None:
+            return Daemon(running, users_fd=users)  # another session's daemon: shared until the last one leaves
+        stop_leftover(data_root)
+        exec_root = Path(tempfile.mkdtemp(prefix="ldk-", dir="/tmp"))
+        cmd = dockerd_command(data_root, exec_root, live_restore=True)  # as users run it: notebooks outlive a restart
+        base_url = socket_url(exec_root)
+        (data_root / "dockerd.url").write_text(base_url)  # how other sessions find it to share it
+        return Daemon(base_url, spawn_dockerd(cmd, base_url, timeout), exec_root, tuple(cmd), users_fd=users)
+    except BaseException:
+        os.close(users)
+        raise
 
 
 def dockerd_command(data_root: Path, exec_root: Path, *, bridge: str = "none", live_restore: bool = False) -> list[str]:
