@@ -18,7 +18,8 @@ import pytest
 
 from desktop.core.errors import LabdockError, NotOurs
 from desktop.core.models import NotebookSpec, NotebookState
-from desktop.engines.local_engine import ID_PREFIX, LocalEngine, _environ
+from desktop.engines.local_engine import LocalEngine
+from desktop.engines.local_records import ID_PREFIX, environ_of
 from desktop.engines.process_identity import ProcessIdentity, identify, read_stat, signal_group
 from desktop.engines.readiness import http_status, wait_ready
 from desktop.manager import NotebookManager
@@ -105,7 +106,7 @@ def test_local_notebook_lifecycle_without_docker(no_docker_home: Path) -> None:
         assert await http_status(notebook.url, "api/status", notebook.token) == 200
         assert await http_status(notebook.url, "api/status", None) == 403
         pid = pid_of(notebook.container_id)
-        assert _environ(pid)["CUDA_VISIBLE_DEVICES"] == ""  # CPU only: no GPU visible
+        assert environ_of(pid)["CUDA_VISIBLE_DEVICES"] == ""  # CPU only: no GPU visible
         assert notebook.token not in await asyncio.to_thread(Path(f"/proc/{pid}/cmdline").read_text)
         work = notebook.spec.work_dir
         assert work is not None
@@ -153,7 +154,7 @@ def test_gpu_choice_becomes_cuda_visible_devices(no_docker_home: Path, monkeypat
         mgr = manager()
         notebook = await mgr.create(local("gpu", gpus=("2",)))
         assert notebook.state is NotebookState.READY, notebook.error
-        assert _environ(pid_of(notebook.container_id))["CUDA_VISIBLE_DEVICES"] == fake.gpus[2].uuid
+        assert environ_of(pid_of(notebook.container_id))["CUDA_VISIBLE_DEVICES"] == fake.gpus[2].uuid
         await mgr.stop("gpu")
         await mgr.close()
 
