@@ -1,4 +1,8 @@
-"""The desktop app: QApplication with the qasync loop, the manager wired to the main window."""
+"""The desktop app: QApplication with the qasync loop, the manager wired to the main window.
+
+One window per data folder: a second launch (or `labdock open NAME`) hands its request to the window
+that runs (desktop.ui.window_socket) and exits.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,33 @@ import sys
 from collections.abc import Sequence
 
 
+def _open_arg(argv: list[str]) -> str | None:
+    """`--open NAME`: the notebook whose tab to open once it is ready (taken out of argv)."""
+    if "--open" not in argv:
+        return None
+    at = argv.index("--open")
+    name = argv[at + 1] if at + 1 < len(argv) else None
+    del argv[at : at + 2]
+    return name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(argv or [])
+    open_name = _open_arg(args)
+    from desktop.store import Paths
+    from desktop.ui import window_socket
+
+    message = "show" if open_name is None else window_socket.open_message(open_name)
+    if window_socket.send(Paths.default().data_dir, message):
+        return 0  # the running window took it
+
     import qasync
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from desktop.core.errors import LabdockError
     from desktop.services import build_services
+    from desktop.ui.instance import InstanceServer
     from desktop.ui.main_window import MainWindow
     from desktop.ui.resources import app_icon
     from desktop.ui.signals import SignalWatcher
@@ -23,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # QtWebEngine is loaded only when the first tab opens; it needs this set before the app exists.
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
-    app = QApplication.instance() or QApplication([sys.argv[0], *(argv or [])])
+    app = QApplication.instance() or QApplication([sys.argv[0], *args])
     assert isinstance(app, QApplication)
     app.setApplicationName("Labdock")
     app.setApplicationDisplayName("Labdock")
@@ -46,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(services, on_quit=finish)
     window.show()
     window.start()
+    if open_name is not None:
+        window.open_notebook(open_name)
+    instance = InstanceServer(window.show_window, window.open_notebook, window)
+    instance.listen(services.paths.data_dir)
     log = logging.getLogger("desktop.app")
 
     def on_signal(number: int) -> None:
@@ -59,4 +87,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             loop.run_until_complete(done)
     finally:
         watcher.close()
+        instance.close()
     return 0

@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     url.add_argument("name")
     start = sub.add_parser("start", help="start a stopped notebook again")
     start.add_argument("name")
+    restart = sub.add_parser("restart", help="stop a notebook and start it again (same settings, a new token)")
+    restart.add_argument("name")
+    open_ = sub.add_parser(
+        "open", help="open a notebook's tab in the Labdock window (without a display: print its URL)"
+    )
+    open_.add_argument("name")
+    open_.add_argument("--browser", action="store_true", help="open it in the system browser instead")
     stop = sub.add_parser("stop", help="stop a notebook (or all)")
     target = stop.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?")
@@ -123,6 +130,10 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
             return _report_launch(notebook, args.no_wait)
         if args.command == "start":
             return _report_launch(await manager.start(args.name), False)
+        if args.command == "restart":
+            return await _restart(manager, args.name)
+        if args.command == "open":
+            return await _open(services, args.name, args.browser)
         if args.command == "ls":
             print(_table(manager.list()))
         elif args.command == "url":
@@ -172,6 +183,47 @@ def _report_launch(notebook: Notebook, no_wait: bool) -> int:
     extra = f" ({', '.join(limits)})" if limits else ""
     print(f"'{notebook.name}' is ready at {notebook.url}{extra}; open it with: labdock url {notebook.name}")
     return 0
+
+
+async def _restart(manager: NotebookManager, name: str) -> int:
+    """Stop, then start with the same spec and work folder; the start makes a fresh token."""
+    manager.get(name)  # an unknown name is reported before anything is stopped
+    await manager.stop(name)
+    return _report_launch(await manager.start(name), False)
+
+
+OPEN_IN_NEW_WINDOW = -1  # `open` found no window to ask: main() starts one on that notebook
+
+
+def _has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+async def _open(services: Services, name: str, browser: bool) -> int:
+    """The running window opens the tab (one that is still starting opens once ready); with no window
+    one is started; without a display the URL is printed."""
+    from desktop.ui import window_socket  # Qt-free
+
+    manager = services.manager
+    notebook = manager.get(name)
+    if browser or not _has_display():
+        url = await manager.url_with_token(name)  # says so when it is not running
+        if not browser:
+            print(url)
+            return 0
+        from desktop import browser_launch
+
+        await asyncio.to_thread(
+            browser_launch.open_in_browser, url, browser_launch.private_folder(services.paths.data_dir)
+        )
+        return 0
+    if notebook.state in (NotebookState.STOPPING, NotebookState.STOPPED, NotebookState.FAILED):
+        raise LabdockError(f"'{name}' is not running (it is {notebook.state.value}): labdock start {name}")
+    if await asyncio.to_thread(window_socket.send, services.paths.data_dir, window_socket.open_message(name)):
+        return 0
+    return OPEN_IN_NEW_WINDOW
 
 
 async def _until_container_started(notebook: Notebook) -> None:
@@ -235,7 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         services = build_services()
         _log_to_file(services.paths.data_dir / "labdock.log")
-        return asyncio.run(_run(args, services))
+        code = asyncio.run(_run(args, services))
+        if code == OPEN_IN_NEW_WINDOW:
+            from desktop.app import main as gui_main
+
+            return gui_main(["--open", args.name])
+        return code
     except LabdockError as exc:
         print(f"labdock: {exc}", file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 """NotebookCommands: the one way in for every user action (toolbar, context menu, tray).
 
-Each command starts a manager call as a tracked task; failures reach the user as one line.
+Each command starts a manager call as a tracked task; failures reach the user as one line. `run`
+dispatches the per-notebook actions of desktop.ui.notebook_actions by their Act.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from desktop.manager import NotebookManager
 from desktop.settings import Settings, save_settings
 from desktop.store import Paths
 from desktop.ui.lab_prefs import turn_off_news
+from desktop.ui.notebook_actions import Act
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
 
@@ -107,8 +109,31 @@ class NotebookCommands(QObject):
     def show_logs(self, name: str) -> None:
         self.logs_requested.emit(name)
 
+    def run(self, act: Act, name: str) -> object:
+        """Carry out one of the per-notebook actions (toolbar, row menu, tray and shortcuts all come here)."""
+        commands: dict[Act, Callable[[str], object]] = {
+            Act.OPEN: self.open_tab,
+            Act.OPEN_BROWSER: self.open_in_browser,
+            Act.COPY_URL: self.copy_url,
+            Act.SHOW_LOG: self.show_logs,
+            Act.START: self.start,
+            Act.STOP: self.stop,
+            Act.RESTART: self.restart,
+            Act.REMOVE: self.remove,
+        }
+        return commands[act](name)
+
     def start(self, name: str) -> asyncio.Task[Any]:
         return self.runner.run(name, self.manager.start(name, wait=False), f"Could not start '{name}'")
+
+    def restart(self, name: str) -> asyncio.Task[Any]:
+        """Stop, then start with the same spec and work folder; the start makes a fresh token."""
+
+        async def run() -> None:
+            await self.manager.stop(name)
+            await self.manager.start(name, wait=False)
+
+        return self.runner.run(name, run(), f"Could not restart '{name}'")
 
     def stop(self, name: str) -> asyncio.Task[Any]:
         return self.runner.run(name, self.manager.stop(name), f"Could not stop '{name}'")

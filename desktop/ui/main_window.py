@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar, QVBoxLayout, QWidget
 from shiboken6 import isValid
 
-from desktop.core.models import NotebookState
+from desktop.core.models import Notebook, NotebookState
 from desktop.rows import EventKind, NotebookEvent
 from desktop.services import Services
 from desktop.settings import QUIT_STOP
@@ -25,8 +25,9 @@ from desktop.ui.engine_banner import EngineBanner
 from desktop.ui.gpu_dock import GpuDock
 from desktop.ui.log_view import LogView
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
+from desktop.ui.notebook_actions import NEW_SHORTCUT, Act, WindowActions, with_shortcut
 from desktop.ui.notebook_model import NotebookTableModel
-from desktop.ui.notebook_tab import ViewFactory
+from desktop.ui.notebook_tab import NotebookTab, ViewFactory
 from desktop.ui.notebook_table import NotebookTable
 from desktop.ui.preferences_dialog import PreferencesDialog
 from desktop.ui.preferences_flow import apply_preferences
@@ -55,6 +56,7 @@ class MainWindow(QMainWindow):
         self._told_about_tray = False
         self._quitting = False
         self._shut_down = False
+        self._open_when_ready: set[str] = set()  # names whose tab opens as soon as they are READY
         self.setWindowTitle("Labdock")
         self.setWindowIcon(app_icon())
         self.resize(1100, 680)
@@ -79,22 +81,28 @@ class MainWindow(QMainWindow):
         home.setChildrenCollapsible(False)
         self.tabs = TabArea(home, view_factory)
         self.commands = NotebookCommands(self.manager, self.runner, self.tabs, services.settings, services.paths, self)
-        self.table = NotebookTable(self.model, self.commands)
+        self.table = NotebookTable(self.model, self.commands, lambda: self.manager.engine_problem)
+        self.notebook_actions = WindowActions(
+            self.current_notebook, lambda: self.manager.engine_problem, self.commands.run, self
+        )
         self.stack.addWidget(self.hint)
         self.stack.addWidget(self.table)
         self.setCentralWidget(self.tabs)
-        self.tray = Tray(self.manager, self.commands, self.show_window, self.request_quit, self)
+        self.tray = Tray(
+            self.manager, self.commands, self.show_window, self.request_quit, self, new_notebook=self.new_notebook
+        )
         self.gpu = GpuDock(services.nvml, self.manager, self.model, self)
         self._build_toolbar()
         self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.commands.logs_requested.connect(self._show_logs)
         self.table.selection_changed.connect(self._selection_changed)
+        self.tabs.currentChanged.connect(lambda _index: self._update_actions())
         self.banner.retry_requested.connect(self.refresh)
         self.banner.local_requested.connect(lambda: self.new_notebook(engine="local"))
 
         self.model.reset(self.manager.list())
         self._unsubscribe = self.manager.subscribe(self._on_event)
-        self._unsubscribe_engine = self.manager.subscribe_engine(self.banner.set_problem)
+        self._unsubscribe_engine = self.manager.subscribe_engine(self._on_engine_problem)
         self.banner.set_problem(self.manager.engine_problem)
         self._refresh = QTimer(self)
         self._refresh.timeout.connect(self.refresh)
@@ -107,19 +115,26 @@ class MainWindow(QMainWindow):
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(bar)
 
-        def add(text: str, slot: Callable[[], object], shortcut: str | None = None) -> QAction:
+        def add(text: str, slot: Callable[[], object], shortcut: str | None = None, tip: str = "") -> QAction:
             action = bar.addAction(text)
             action.triggered.connect(lambda _=False: slot())
             if shortcut:
                 action.setShortcut(QKeySequence(shortcut))
+                action.setToolTip(with_shortcut(tip or text, shortcut))
             return action
 
-        self.new_action = add("New notebook", self.new_notebook, "Ctrl+N")
-        self.open_action = add("Open", lambda: self._on_selected(self.commands.open_tab), "Ctrl+O")
-        self.stop_action = add("Stop", lambda: self._on_selected(self.commands.stop))
-        self.remove_action = add("Remove", lambda: self._on_selected(self.commands.remove))
+        self.new_action = add("New notebook", self.new_notebook, NEW_SHORTCUT, "Create and start a notebook")
+        groups = (
+            (Act.OPEN, Act.OPEN_BROWSER, Act.COPY_URL, Act.SHOW_LOG),
+            (Act.START, Act.STOP, Act.RESTART),
+            (Act.REMOVE,),
+        )
+        for group in groups:
+            bar.addSeparator()
+            bar.addActions([self.notebook_actions[act] for act in group])
+        self.table.addAction(self.notebook_actions[Act.REMOVE])  # Delete removes in the table, never inside a page
         bar.addSeparator()
-        self.stop_all_action = add("Stop all", self.commands.stop_all)
+        self.stop_all_action = add("Stop all", self.commands.stop_all, tip="Stop every running notebook")
         bar.addSeparator()
         self.preferences_action = add("Preferences…", self.open_preferences, "Ctrl+,")
         bar.addAction(self.gpu.toggleViewAction())
@@ -167,8 +182,18 @@ class MainWindow(QMainWindow):
             self.log_view.show_notebook(None)
         elif event.kind is not EventKind.REMOVED:
             self.log_view.on_notebook_changed(notebook)
+        if notebook.name in self._open_when_ready and event.kind is not EventKind.REMOVED:
+            if notebook.state is NotebookState.READY:
+                self._open_when_ready.discard(notebook.name)
+                self.commands.open_tab(notebook.name)
+            elif notebook.state in CLOSED_TABS:
+                self._open_when_ready.discard(notebook.name)
         if event.kind is EventKind.ADDED and self.table.selected() is None:
             self.table.select_name(notebook.name)
+        self._update_actions()
+
+    def _on_engine_problem(self, problem: str | None) -> None:
+        self.banner.set_problem(problem)
         self._update_actions()
 
     def _selection_changed(self) -> None:
@@ -176,18 +201,19 @@ class MainWindow(QMainWindow):
         self.log_view.show_notebook(selected.name if selected else None)
         self._update_actions()
 
+    def current_notebook(self) -> Notebook | None:
+        """What the toolbar and the shortcuts act on: the notebook whose tab is in front, else the
+        selected row."""
+        tab = self.tabs.currentWidget()
+        if isinstance(tab, NotebookTab):
+            row = self.model.row_of(tab.name)
+            return None if row is None else self.model.notebook(row)
+        return self.table.selected()
+
     def _update_actions(self) -> None:
         self.stack.setCurrentWidget(self.table if self.model.rowCount() else self.hint)
-        selected = self.table.selected()
-        self.open_action.setEnabled(selected is not None and selected.state is NotebookState.READY)
-        self.stop_action.setEnabled(selected is not None and selected.state.active)
-        self.remove_action.setEnabled(selected is not None)
+        self.notebook_actions.update()
         self.stop_all_action.setEnabled(any(n.state.active for n in self.model.notebooks()))
-
-    def _on_selected(self, command: Callable[[str], object]) -> None:
-        selected = self.table.selected()
-        if selected is not None:
-            command(selected.name)
 
     def _show_logs(self, name: str) -> None:
         self.tabs.show_home()
@@ -209,6 +235,18 @@ class MainWindow(QMainWindow):
         self.runner.run("gpu-picker", self.gpu.attach_picker(dialog), "Could not list the GPUs")
         dialog.open()
         return dialog
+
+    def open_notebook(self, name: str) -> None:
+        """Bring the window up on `name`'s tab; one still starting (or not listed yet: the window has
+        only begun to look) opens as soon as it is READY."""
+        self.show_window()
+        notebook = next((n for n in self.manager.list() if n.name == name), None)
+        if notebook is not None and notebook.state is NotebookState.READY:
+            self.commands.open_tab(name)
+        elif notebook is None or notebook.state.busy:
+            self._open_when_ready.add(name)
+        else:
+            self.statusBar().showMessage(f"'{name}' is {notebook.state.value}: start it to open it.", 8000)
 
     def open_preferences(self) -> PreferencesDialog:
         dialog = PreferencesDialog(self.services.settings, self.services.paths, self)

@@ -1,12 +1,16 @@
-"""The notebooks table: sortable, double-click opens, right-click offers every per-notebook action."""
+"""The notebooks table: sortable, double-click opens, right-click offers every per-notebook action
+(desktop.ui.notebook_actions: the same entries, enabled the same way, as the toolbar and the tray)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
 
-from desktop.core.models import Notebook, NotebookState
+from desktop.core.models import Notebook
 from desktop.ui.commands import NotebookCommands
+from desktop.ui.notebook_actions import fill_menu
 from desktop.ui.notebook_model import Column, NotebookSortProxy, NotebookTableModel, Role
 from desktop.ui.pull_delegate import PullProgressDelegate
 
@@ -14,10 +18,18 @@ from desktop.ui.pull_delegate import PullProgressDelegate
 class NotebookTable(QTableView):
     selection_changed = Signal()
 
-    def __init__(self, model: NotebookTableModel, commands: NotebookCommands, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        model: NotebookTableModel,
+        commands: NotebookCommands,
+        problem: Callable[[], str | None] = lambda: None,
+        parent: QWidget | None = None,
+    ) -> None:
+        """`problem` tells the engine's problem now (the manager's engine_problem)."""
         super().__init__(parent)
         self.source = model
         self.commands = commands
+        self._problem = problem
         self.proxy = NotebookSortProxy(self)
         self.proxy.setSourceModel(model)
         self.setModel(self.proxy)
@@ -67,27 +79,8 @@ class NotebookTable(QTableView):
 
     def menu_for(self, notebook: Notebook) -> QMenu:
         """The context menu of one row (also used by tests)."""
-        name, state = notebook.name, notebook.state
-        ready = state is NotebookState.READY
         menu = QMenu(self)
-        entries = (
-            ("Open in tab", ready, lambda: self.commands.open_tab(name)),
-            ("Open in system browser", ready, lambda: self.commands.open_in_browser(name)),
-            ("Copy URL (with token)", ready, lambda: self.commands.copy_url(name)),
-            (None, False, None),
-            ("Show logs", True, lambda: self.commands.show_logs(name)),
-            (None, False, None),
-            ("Start again", state in (NotebookState.STOPPED, NotebookState.FAILED), lambda: self.commands.start(name)),
-            ("Stop", state.active, lambda: self.commands.stop(name)),
-            ("Remove", True, lambda: self.commands.remove(name)),
-        )
-        for text, enabled, slot in entries:
-            if text is None:
-                menu.addSeparator()
-                continue
-            action = menu.addAction(text)
-            action.setEnabled(enabled)
-            action.triggered.connect(slot)
+        fill_menu(menu, notebook, self.commands.run, self._problem())
         return menu
 
     def _context_menu(self, pos: QPoint) -> None:

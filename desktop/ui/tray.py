@@ -1,5 +1,5 @@
-"""The tray icon: a menu rebuilt from the manager's state each time it opens, and notifications
-when a notebook becomes READY or FAILED."""
+"""The tray icon: a menu rebuilt from the manager's state each time it opens (every per-notebook action,
+enabled as in the window), "New notebook…", and notifications when a notebook becomes READY or FAILED."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from desktop.core.models import NotebookState
 from desktop.manager import NotebookManager
 from desktop.rows import EventKind, NotebookEvent
 from desktop.ui.commands import NotebookCommands
+from desktop.ui.notebook_actions import NEW_SHORTCUT, Act, fill_menu
 from desktop.ui.resources import app_icon, state_icon
+
+# Actions that show something in the window (or ask in a dialog) bring the window up first.
+SHOWS_WINDOW = {Act.OPEN, Act.SHOW_LOG, Act.REMOVE}
 
 
 class Tray(QObject):
@@ -24,12 +28,15 @@ class Tray(QObject):
         show_window: Callable[[], None],
         quit_app: Callable[[], None],
         parent: QObject | None = None,
+        *,
+        new_notebook: Callable[[], object] = lambda: None,
     ) -> None:
         super().__init__(parent)
         self._manager = manager
         self._commands = commands
         self._show_window = show_window
         self._quit_app = quit_app
+        self._new_notebook = new_notebook
         self._states: dict[str, NotebookState] = {}
         self.messages: list[tuple[str, str]] = []  # what was notified, newest last
         self.icon = QSystemTrayIcon(app_icon(), self)
@@ -53,13 +60,15 @@ class Tray(QObject):
             if action.menu() is not None:
                 action.menu().deleteLater()
         self.menu.clear()
+        self._add(self.menu, f"New notebook…\t{NEW_SHORTCUT}", self._new, True)
+        self.menu.addSeparator()
         notebooks = sorted(self._manager.list(), key=lambda n: n.name)
+        problem = self._manager.engine_problem
         for notebook in notebooks:
             name, state = notebook.name, notebook.state
             sub = self.menu.addMenu(state_icon(state), f"{name} ({state.value})")
             sub.setObjectName(f"tray-{name}")
-            self._add(sub, "Open", lambda _=False, n=name: self._open(n), state is NotebookState.READY)
-            self._add(sub, "Stop", lambda _=False, n=name: self._commands.stop(n), state.active)
+            fill_menu(sub, notebook, self._run, problem)
         if not notebooks:
             self._add(self.menu, "No notebooks", lambda: None, False)
         self.menu.addSeparator()
@@ -81,7 +90,7 @@ class Tray(QObject):
         for depth, part in enumerate(path):
             found = None
             for action in menu.actions():
-                label = action.text().split(" (", 1)[0] if action.menu() else action.text()
+                label = action.text().split(" (", 1)[0] if action.menu() else action.text().split("\t", 1)[0]
                 if label == part:
                     found = action
                     break
@@ -94,9 +103,14 @@ class Tray(QObject):
                 menu = sub
         return found
 
-    def _open(self, name: str) -> None:
+    def _run(self, act: Act, name: str) -> None:
+        if act in SHOWS_WINDOW:
+            self._show_window()
+        self._commands.run(act, name)
+
+    def _new(self) -> None:
         self._show_window()
-        self._commands.open_tab(name)
+        self._new_notebook()
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason is QSystemTrayIcon.ActivationReason.Trigger:
