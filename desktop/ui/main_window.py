@@ -31,7 +31,7 @@ from desktop.ui.notebook_tab import NotebookTab, ViewFactory
 from desktop.ui.notebook_table import NotebookTable
 from desktop.ui.preferences_dialog import PreferencesDialog
 from desktop.ui.preferences_flow import apply_preferences
-from desktop.ui.resources import app_icon
+from desktop.ui.resources import app_icon, state_icon
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
 from desktop.ui.tray import Tray
@@ -101,6 +101,8 @@ class MainWindow(QMainWindow):
         self.banner.local_requested.connect(lambda: self.new_notebook(engine="local"))
 
         self.model.reset(self.manager.list())
+        for notebook in self.manager.list():
+            self.tabs.set_notebook_icon(notebook.name, state_icon(notebook.state))
         self._unsubscribe = self.manager.subscribe(self._on_event)
         self._unsubscribe_engine = self.manager.subscribe_engine(self._on_engine_problem)
         self.banner.set_problem(self.manager.engine_problem)
@@ -173,6 +175,10 @@ class MainWindow(QMainWindow):
         self.model.on_event(event)
         self.tray.on_event(event)
         notebook = event.notebook
+        if event.kind is EventKind.REMOVED:
+            self.tabs.forget_notebook(notebook.name)
+        else:
+            self.tabs.set_notebook_icon(notebook.name, state_icon(notebook.state))
         if event.kind is EventKind.REMOVED or notebook.state in CLOSED_TABS:
             closed = self.tabs.close_notebook(notebook.name)
             if closed:

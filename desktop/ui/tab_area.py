@@ -1,6 +1,7 @@
 """The window's tab widget: the Notebooks page first, then one closable tab per opened notebook page.
 
-Closing a tab never stops its notebook; `close_notebook` closes every tab of a notebook that stopped.
+Closing a tab never stops its notebook; `close_notebook` closes every tab of a notebook that went away.
+Each notebook tab carries its notebook's state icon (`set_notebook_icon`).
 What a tab may show, and what goes to the system browser instead, is web_view's navigation policy.
 """
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QUrl
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QTabBar, QTabWidget, QWidget
 
 from desktop.ui.notebook_tab import NotebookTab, OpenWindow, ViewFactory, WebView
@@ -40,6 +42,7 @@ class TabArea(QTabWidget):
         self.tabBar().setTabButton(0, QTabBar.ButtonPosition.LeftSide, None)
         self.tabCloseRequested.connect(self._close_index)
         self._home = home
+        self._icons: dict[str, QIcon] = {}  # the state icon of each notebook, for its tabs old and new
 
     def notebook_tabs(self, name: str | None = None) -> list[NotebookTab]:
         tabs = [self.widget(i) for i in range(self.count())]
@@ -65,10 +68,19 @@ class TabArea(QTabWidget):
             self._profiles.drop(name)
         return len(tabs)
 
+    def set_notebook_icon(self, name: str, icon: QIcon) -> None:
+        """Show `icon` (the notebook's state) on every tab of `name`, and on those opened later."""
+        self._icons[name] = icon
+        for tab in self.notebook_tabs(name):
+            self.setTabIcon(self.indexOf(tab), icon)
+
+    def forget_notebook(self, name: str) -> None:
+        self._icons.pop(name, None)
+
     def _new_tab(self, name: str) -> NotebookTab:
         view = self._make_view(name, lambda: self._popup(name))
         tab = NotebookTab(name, view, self)
-        index = self.addTab(tab, name)
+        index = self.addTab(tab, self._icons.get(name, QIcon()), name)
         self.setTabToolTip(index, f"JupyterLab of '{name}'")
         tab.title_changed.connect(lambda label, t=tab: self._relabel(t, label))
         return tab

@@ -77,13 +77,14 @@ def ui_services(services: Services, qloop: asyncio.AbstractEventLoop, qtbot: QtB
 
 
 @contextlib.contextmanager
-def shown_window(services: Services) -> Iterator[Any]:
-    """The main window over `services`, started without the periodic refresh; torn down fully after."""
+def shown_window(services: Services, view_factory: Any = None) -> Iterator[Any]:
+    """The main window over `services`, started without the periodic refresh; torn down fully after.
+    `view_factory` makes the tabs' views (default: the real QtWebEngine view)."""
     from PySide6.QtCore import QEvent
 
     from desktop.ui.main_window import MainWindow
 
-    main = MainWindow(services)
+    main = MainWindow(services, view_factory)
     main.show()
     main.start(refresh_ms=0)
     try:

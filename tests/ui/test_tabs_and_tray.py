@@ -6,30 +6,11 @@ import subprocess
 import sys
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from desktop.ui.tab_area import TabArea
-
-
-class FakeView(QWidget):
-    titleChanged = Signal(str)
-    loadFinished = Signal(bool)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.url: str | None = None
-        self._title = ""
-
-    def load_url(self, url: str) -> None:
-        self.url = url
-        self._title = "JupyterLab"
-        self.titleChanged.emit(self._title)
-        self.loadFinished.emit(True)
-
-    def title(self) -> str:
-        return self._title
+from tests.ui.fake_view import FakeView
 
 
 def area(qtbot: QtBot) -> tuple[TabArea, list[Any]]:
