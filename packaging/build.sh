@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Build the self-contained Linux bundle: packaging/dist/Labdock/labdock (PyInstaller, onedir).
 # Usage: packaging/build.sh   (PYTHON=... to use another interpreter than the repo's .venv)
+# Installs the Debian packages of build-packages.txt that are missing (apt), then runs PyInstaller.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 [ -x "$PYTHON" ] || "$ROOT/scripts/setup"  # a fresh clone: set up the environment first
+# shellcheck source=packaging/_apt.sh
+source "$HERE/_apt.sh"
+# The libraries Qt's plugins need must be present to be bundled (or mapped to packages by build_deb.sh).
+mapfile -t build_packages < <(packages_in "$HERE/build-packages.txt")
+apt_ensure "${build_packages[@]}"
 
 if ! "$PYTHON" -c "import PyInstaller" 2>/dev/null; then
     echo "Installing pyinstaller into $("$PYTHON" -c 'import sys; print(sys.prefix)')"

@@ -2,9 +2,9 @@
 
 Usage: check_bundle.py [BUNDLE_DIR] [--runs N]   (BUNDLE_DIR defaults to packaging/dist/Labdock)
 
-Standard library only (the X calls go through ctypes and the xdotool/xprop tools), so any python3 runs it.
-Each run starts the app on a private Xvfb display with a temporary LABDOCK_HOME and a Docker socket that
-does not exist (the app must still show its window), measures process start to window mapped, checks the
+Standard library only (the X calls go through ctypes and the xdotool/xprop tools, see xtools.py), so any
+python3 runs it. Each run starts the app on a private Xvfb display with a temporary LABDOCK_HOME and a Docker
+socket that does not exist (the app must still show its window), measures process start to window mapped, checks the
 window's class and icon, closes it the way a window manager does (WM_DELETE_WINDOW), and requires exit
 status 0 with no process of the app left behind. Exits non-zero on any failure.
 """
@@ -12,7 +12,6 @@ status 0 with no process of the app left behind. Exits non-zero on any failure.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import shutil
 import signal
@@ -21,9 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from xtools import XError, close_window, find_window, session_processes, xprop, xvfb
 
 HERE = Path(__file__).resolve().parent
 WINDOW_TIMEOUT_S = 60.0
@@ -50,121 +49,6 @@ LINKED = (  # every library these need must resolve inside the bundle or on the 
 
 class CheckFailed(Exception):
     """A check did not pass; the message says which."""
-
-
-class _ClientMessage(ctypes.Structure):
-    _fields_ = (
-        ("type", ctypes.c_int),
-        ("serial", ctypes.c_ulong),
-        ("send_event", ctypes.c_int),
-        ("display", ctypes.c_void_p),
-        ("window", ctypes.c_ulong),
-        ("message_type", ctypes.c_ulong),
-        ("format", ctypes.c_int),
-        ("data", ctypes.c_long * 5),
-    )
-
-
-class _XEvent(ctypes.Union):
-    _fields_ = (("xclient", _ClientMessage), ("pad", ctypes.c_long * 24))
-
-
-def close_window(display: str, window: int) -> None:
-    """Send WM_DELETE_WINDOW, as a window manager's close button does (libX11 through ctypes)."""
-    xlib = ctypes.CDLL("libX11.so.6")
-    xlib.XOpenDisplay.restype = ctypes.c_void_p
-    xlib.XOpenDisplay.argtypes = (ctypes.c_char_p,)
-    xlib.XInternAtom.restype = ctypes.c_ulong
-    xlib.XInternAtom.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int)
-    xlib.XSendEvent.argtypes = (ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p)
-    xlib.XFlush.argtypes = xlib.XCloseDisplay.argtypes = (ctypes.c_void_p,)
-    dpy = xlib.XOpenDisplay(display.encode())
-    if not dpy:
-        raise CheckFailed(f"cannot open X display {display}")
-    try:
-        event = _XEvent()
-        event.xclient.type = 33  # ClientMessage
-        event.xclient.window = window
-        event.xclient.message_type = xlib.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
-        event.xclient.format = 32
-        event.xclient.data[0] = xlib.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
-        if not xlib.XSendEvent(dpy, window, 0, 0, ctypes.byref(event)):
-            raise CheckFailed("XSendEvent failed")
-        xlib.XFlush(dpy)
-    finally:
-        xlib.XCloseDisplay(dpy)
-
-
-def free_display() -> int:
-    for number in range(150, 250):
-        if not Path(f"/tmp/.X{number}-lock").exists() and not Path(f"/tmp/.X11-unix/X{number}").exists():
-            return number
-    raise CheckFailed("no free X display number in 150..249")
-
-
-@contextmanager
-def xvfb() -> Iterator[str]:
-    """A private Xvfb server for the duration of the block; yields its DISPLAY."""
-    number = free_display()
-    server = subprocess.Popen(
-        ["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        # The socket file appears before the server accepts clients: wait until a client gets in.
-        while (
-            subprocess.run(
-                ["xdotool", "getdisplaygeometry"], env={**os.environ, "DISPLAY": f":{number}"}, capture_output=True
-            ).returncode
-            != 0
-        ):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise CheckFailed(f"Xvfb :{number} did not start")
-            time.sleep(0.02)
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def find_window(display: str) -> int | None:
-    """The id of a mapped window named Labdock, or None."""
-    found = subprocess.run(
-        ["xdotool", "search", "--onlyvisible", "--name", "^Labdock"],
-        env={**os.environ, "DISPLAY": display},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    ids = found.stdout.split()
-    return int(ids[0]) if ids else None
-
-
-def xprop(display: str, window: int, prop: str) -> str:
-    out = subprocess.run(
-        ["xprop", "-id", str(window), prop],
-        env={**os.environ, "DISPLAY": display},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip()
-
-
-def session_processes(sid: int) -> list[str]:
-    """`pid command` of every process still in session `sid` (the app was started as its leader)."""
-    left = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text.rsplit(")", 1)[1].split()
-        if int(fields[3]) == sid:
-            left.append(f"{stat.parent.name} {text.split('(', 1)[1].rsplit(')', 1)[0]}")
-    return left
 
 
 def app_env(display: str, home: Path) -> dict[str, str]:
@@ -196,7 +80,7 @@ def run_once(exe: Path, display: str) -> float:
                     raise CheckFailed(f"the app exited with {app.returncode} before showing its window")
                 if time.monotonic() - start > WINDOW_TIMEOUT_S:
                     raise CheckFailed(f"no Labdock window within {WINDOW_TIMEOUT_S:.0f} s")
-                window = find_window(display)
+                window = find_window(display, "^Labdock")
                 if window is None:
                     time.sleep(0.01)
             shown = time.monotonic() - start
@@ -234,6 +118,9 @@ def check_files(bundle: Path) -> None:
     missing = [name for name in BUNDLE_FILES if not (bundle / name).exists()]
     if missing:
         raise CheckFailed(f"missing from {bundle}: {', '.join(missing)}")
+    dangling = [str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_symlink() and not p.exists()]
+    if dangling:
+        raise CheckFailed(f"{len(dangling)} dangling links in {bundle}, e.g. {dangling[0]}")
     env = {**os.environ, "LD_LIBRARY_PATH": str(bundle / "_internal")}
     for name in LINKED:
         out = subprocess.run(["ldd", str(bundle / name)], env=env, capture_output=True, text=True, check=False)
@@ -257,7 +144,7 @@ def main() -> int:
             for run in range(1, args.runs + 1):
                 times.append(run_once(args.bundle / "labdock", display))
                 print(f"run {run}: window shown {times[-1]:.2f} s after process start; closed, exit 0, nothing left")
-    except CheckFailed as exc:
+    except (CheckFailed, XError) as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1
     print(f"OK: {args.bundle} starts to window in {statistics.median(times):.2f} s (median of {len(times)})")
