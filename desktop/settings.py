@@ -23,6 +23,7 @@ IMAGE_PRESETS = (
     "quay.io/jupyter/tensorflow-notebook:cuda-latest",
 )
 QUIT_ASK, QUIT_STOP, QUIT_LEAVE = "ask", "stop", "leave"
+THEME_SYSTEM, THEME_LIGHT, THEME_DARK = "system", "light", "dark"
 
 
 @dataclass
@@ -40,6 +41,8 @@ class Settings:
     quit_action: str = QUIT_ASK
     work_root: str | None = None
     recent_images: list[str] = dataclasses.field(default_factory=list)
+    open_when_ready: bool = True  # a notebook created in the window opens in a tab once it is ready
+    theme: str = "system"  # THEME_SYSTEM follows the desktop; THEME_LIGHT / THEME_DARK for Labdock alone
 
     @property
     def network(self) -> NetworkMode:

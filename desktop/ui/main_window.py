@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.commands.logs_requested.connect(self._show_logs)
+        self.tray.notification_clicked.connect(self.focus_notebook)
         self.table.selection_changed.connect(self._selection_changed)
         self.tabs.currentChanged.connect(lambda _index: self._update_actions())
         self.banner.retry_requested.connect(self.refresh)
@@ -254,6 +255,17 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage(f"'{name}' is {notebook.state.value}: start it to open it.", 8000)
 
+    def focus_notebook(self, name: str) -> None:
+        """Bring the window up on `name`: its tab when it is ready, else its row and log (a failure's
+        reason shows there)."""
+        notebook = next((n for n in self.manager.list() if n.name == name), None)
+        if notebook is not None and notebook.state is NotebookState.READY:
+            self.open_notebook(name)
+            return
+        self.show_window()
+        if notebook is not None:
+            self._show_logs(name)
+
     def open_preferences(self) -> PreferencesDialog:
         dialog = PreferencesDialog(self.services.settings, self.services.paths, self)
         dialog.accepted.connect(lambda: apply_preferences(self, dialog.chosen()))
@@ -262,7 +274,10 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _create(self, dialog: NewNotebookDialog) -> None:
-        self.commands.create(dialog.spec())
+        spec = dialog.spec()
+        if self.services.settings.open_when_ready:
+            self._open_when_ready.add(spec.name)
+        self.commands.create(spec)
         self.tabs.show_home()
 
     def show_error(self, text: str) -> None:

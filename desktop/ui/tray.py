@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -21,6 +21,8 @@ SHOWS_WINDOW = {Act.OPEN, Act.SHOW_LOG, Act.REMOVE}
 
 
 class Tray(QObject):
+    notification_clicked = Signal(str)  # the notebook the clicked notification was about
+
     def __init__(
         self,
         manager: NotebookManager,
@@ -39,12 +41,14 @@ class Tray(QObject):
         self._new_notebook = new_notebook
         self._states: dict[str, NotebookState] = {}
         self.messages: list[tuple[str, str]] = []  # what was notified, newest last
+        self.notified: str | None = None  # the notebook of the last notification, if it was about one
         self.icon = QSystemTrayIcon(app_icon(), self)
         self.icon.setToolTip("Labdock")
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self.rebuild)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
+        self.icon.messageClicked.connect(self._message_clicked)
         self.rebuild()
 
     @staticmethod
@@ -112,6 +116,12 @@ class Tray(QObject):
         self._show_window()
         self._new_notebook()
 
+    def _message_clicked(self) -> None:
+        if self.notified is not None:
+            self.notification_clicked.emit(self.notified)
+        else:
+            self._show_window()
+
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason is QSystemTrayIcon.ActivationReason.Trigger:
             self._show_window()
@@ -127,14 +137,21 @@ class Tray(QObject):
         if event.kind is EventKind.ADDED or before is notebook.state:
             return
         if notebook.state is NotebookState.READY:
-            self.notify(f"{notebook.name} is ready", "Open it from the Labdock window or this icon's menu.")
+            self.notify(f"{notebook.name} is ready", "Click to open it.", about=notebook.name)
         elif notebook.state is NotebookState.FAILED:
             reason = (notebook.error or "unknown reason").splitlines()[0]
-            self.notify(f"{notebook.name} failed", reason, QSystemTrayIcon.MessageIcon.Warning)
+            self.notify(f"{notebook.name} failed", reason, QSystemTrayIcon.MessageIcon.Warning, about=notebook.name)
 
     def notify(
-        self, title: str, text: str, icon: QSystemTrayIcon.MessageIcon = QSystemTrayIcon.MessageIcon.Information
+        self,
+        title: str,
+        text: str,
+        icon: QSystemTrayIcon.MessageIcon = QSystemTrayIcon.MessageIcon.Information,
+        *,
+        about: str | None = None,
     ) -> None:
+        """Show a notification; `about` names the notebook a click on it brings up."""
         self.messages.append((title, text))
+        self.notified = about
         if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
             self.icon.showMessage(title, text, icon, 5000)

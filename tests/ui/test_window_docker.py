@@ -103,4 +103,4 @@ def test_restore_and_start_again(qtbot: QtBot, window: MainWindow, images: objec
     qtbot.waitUntil(lambda: state_of(window, "ui-two") is NotebookState.STOPPED, timeout=30_000)
     window.commands.start("ui-two")
     qtbot.waitUntil(lambda: state_of(window, "ui-two") is NotebookState.READY, timeout=READY_MS)
-    assert ("ui-two is ready", "Open it from the Labdock window or this icon's menu.") in window.tray.messages
+    assert ("ui-two is ready", "Click to open it.") in window.tray.messages
