@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QCheckBox, QMessageBox, QWidget
+from PySide6.QtWidgets import QWidget
 
 from desktop import browser_launch
 from desktop.core.models import NotebookSpec
@@ -23,33 +21,9 @@ from desktop.settings import Settings, save_settings
 from desktop.store import Paths
 from desktop.ui.lab_prefs import turn_off_news
 from desktop.ui.notebook_actions import Act
+from desktop.ui.remove_dialog import RemoveChoice, ask_remove
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
-
-
-class RemoveChoice(Enum):
-    CANCEL = "cancel"
-    KEEP_WORK = "keep"
-    DELETE_WORK = "delete"
-
-
-def ask_remove(parent: QWidget | None, name: str, work_dir: Path | None) -> RemoveChoice:
-    """Remove, keeping the work folder by default; deleting it is an explicit tick (the manager still
-    refuses a folder outside the work root or one another notebook uses, and says so)."""
-    box = QMessageBox(
-        QMessageBox.Icon.Question,
-        "Remove notebook",
-        f"Remove '{name}'? Its server is stopped and the row goes away.",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-        parent,
-    )
-    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-    delete = QCheckBox(f"Also delete its work folder and every file in it: {work_dir}")
-    delete.setEnabled(work_dir is not None)
-    box.setCheckBox(delete)
-    if box.exec() != QMessageBox.StandardButton.Yes:
-        return RemoveChoice.CANCEL
-    return RemoveChoice.DELETE_WORK if delete.isChecked() else RemoveChoice.KEEP_WORK
 
 
 class NotebookCommands(QObject):

@@ -14,8 +14,8 @@ from pytestqt.qtbot import QtBot
 from desktop.core.models import NotebookSpec, NotebookState
 from desktop.services import Services
 from desktop.store import SpecStore
-from desktop.ui.commands import RemoveChoice, ask_remove
 from desktop.ui.main_window import MainWindow
+from desktop.ui.remove_dialog import RemoveChoice, ask_remove, folder_size
 from tests.ui.conftest import shown_window, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.gui]
@@ -68,16 +68,33 @@ def test_keeping_is_the_default(qtbot: QtBot, window: MainWindow) -> None:
 
 
 @pytest.mark.parametrize(("tick", "expected"), [(False, RemoveChoice.KEEP_WORK), (True, RemoveChoice.DELETE_WORK)])
-def test_the_dialog_asks_for_an_explicit_tick(qtbot: QtBot, tick: bool, expected: RemoveChoice) -> None:
+def test_the_dialog_asks_for_an_explicit_tick(qtbot: QtBot, tmp_path: Path, tick: bool, expected: RemoveChoice) -> None:
+    work = tmp_path / "x"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "big.bin").write_bytes(b"\0" * (3 << 20))
+    (work / "notes.ipynb").write_text("{}")
+    seen: list[str] = []
+
     def answer() -> None:
         box = QApplication.activeModalWidget()
         assert isinstance(box, QMessageBox)
         checkbox = box.checkBox()
-        assert checkbox is not None and not checkbox.isChecked() and "/work/x" in checkbox.text()
+        assert checkbox is not None and not checkbox.isChecked() and str(work) in checkbox.text()
+        qtbot.waitUntil(lambda: "3.0 MiB" in checkbox.text(), timeout=5_000)  # counted off the Qt thread
+        seen.append(checkbox.text())
         checkbox.setChecked(tick)
         yes = box.button(QMessageBox.StandardButton.Yes)
         assert yes is not None
         yes.click()
 
     QTimer.singleShot(0, answer)
-    assert ask_remove(None, "x", Path("/work/x")) is expected
+    assert ask_remove(None, "x", work) is expected
+    assert seen == [f"Also delete the work folder and every file in it ({work}, 3.0 MiB)"]
+
+
+def test_the_size_count_is_bounded(tmp_path: Path) -> None:
+    for i in range(30):
+        (tmp_path / f"f{i}").write_bytes(b"x" * 10)
+    assert folder_size(tmp_path) == (300, True)
+    size, complete = folder_size(tmp_path, entries=5)
+    assert not complete and size <= 50
