@@ -100,6 +100,15 @@ class NotebookCommands(QObject):
     def start(self, name: str) -> asyncio.Task[Any]:
         return self.runner.run(name, self.manager.start(name, wait=False), f"Could not start '{name}'")
 
+    def replace(self, name: str, spec: NotebookSpec) -> asyncio.Task[Any]:
+        """Edit… of a failed notebook: forget it (its work folder stays) and launch `spec` under its name."""
+
+        async def run() -> None:
+            await self.manager.remove(name, delete_work=False)
+            await self.manager.create(spec, wait=False)
+
+        return self.runner.run(name, run(), f"Could not start '{name}' again")
+
     def restart(self, name: str) -> asyncio.Task[Any]:
         """Stop, then start with the same spec and work folder; the start makes a fresh token."""
 

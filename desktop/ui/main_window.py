@@ -22,6 +22,7 @@ from desktop.settings import QUIT_STOP
 from desktop.ui import quit_flow
 from desktop.ui.commands import NotebookCommands
 from desktop.ui.engine_banner import EngineBanner
+from desktop.ui.failure_strip import FailureStrip
 from desktop.ui.gpu_dock import GpuDock
 from desktop.ui.log_view import LogView
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
@@ -74,9 +75,15 @@ class MainWindow(QMainWindow):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.banner)
         top_layout.addWidget(self.stack, 1)
+        self.failure = FailureStrip()
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(0, 0, 0, 0)
+        bottom_layout.addWidget(self.failure)
+        bottom_layout.addWidget(self.log_view, 1)
         home = QSplitter(Qt.Orientation.Vertical)
         home.addWidget(top)
-        home.addWidget(self.log_view)
+        home.addWidget(bottom)
         home.setSizes([420, 200])
         home.setChildrenCollapsible(False)
         self.tabs = TabArea(home, view_factory)
@@ -96,6 +103,8 @@ class MainWindow(QMainWindow):
         self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.commands.logs_requested.connect(self._show_logs)
         self.tray.notification_clicked.connect(self.focus_notebook)
+        self.failure.start_requested.connect(self.commands.start)
+        self.failure.edit_requested.connect(self.edit_notebook)
         self.table.selection_changed.connect(self._selection_changed)
         self.tabs.currentChanged.connect(lambda _index: self._update_actions())
         self.banner.retry_requested.connect(self.refresh)
@@ -189,6 +198,8 @@ class MainWindow(QMainWindow):
             self.log_view.show_notebook(None)
         elif event.kind is not EventKind.REMOVED:
             self.log_view.on_notebook_changed(notebook)
+        if notebook.name == self.log_view.name:
+            self.failure.show_notebook(None if event.kind is EventKind.REMOVED else notebook)
         if notebook.name in self._open_when_ready and event.kind is not EventKind.REMOVED:
             if notebook.state is NotebookState.READY:
                 self._open_when_ready.discard(notebook.name)
@@ -206,6 +217,7 @@ class MainWindow(QMainWindow):
     def _selection_changed(self) -> None:
         selected = self.table.selected()
         self.log_view.show_notebook(selected.name if selected else None)
+        self.failure.show_notebook(selected)
         self._update_actions()
 
     def current_notebook(self) -> Notebook | None:
@@ -226,10 +238,25 @@ class MainWindow(QMainWindow):
         self.tabs.show_home()
         self.table.select_name(name)
         self.log_view.show_notebook(name)
+        self.failure.show_notebook(next((n for n in self.manager.list() if n.name == name), None))
 
     # -- user actions ----------------------------------------------------------------------------
 
+    def edit_notebook(self, name: str) -> NewNotebookDialog:
+        """Edit… of a failed notebook: its settings in the New notebook dialog; Start launches them."""
+        dialog = self._notebook_dialog()
+        dialog.edit(self.manager.get(name).spec)
+        dialog.accepted.connect(lambda: self.commands.replace(name, dialog.spec()))
+        dialog.open()
+        return dialog
+
     def new_notebook(self, engine: str | None = None) -> NewNotebookDialog:
+        dialog = self._notebook_dialog(engine)
+        dialog.accepted.connect(lambda: self._create(dialog))
+        dialog.open()
+        return dialog
+
+    def _notebook_dialog(self, engine: str | None = None) -> NewNotebookDialog:
         dialog = NewNotebookDialog(
             self.services.settings,
             self.services.paths,
@@ -237,10 +264,8 @@ class MainWindow(QMainWindow):
             self,
             engine=engine,
         )
-        dialog.accepted.connect(lambda: self._create(dialog))
         dialog.finished.connect(dialog.deleteLater)
         self.runner.run("gpu-picker", self.gpu.attach_picker(dialog), "Could not list the GPUs")
-        dialog.open()
         return dialog
 
     def open_notebook(self, name: str) -> None:

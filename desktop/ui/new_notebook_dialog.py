@@ -4,10 +4,13 @@ Engine: Docker (a container from an image, with limits) or Local (JupyterLab as 
 computer; image and limits do not apply and are hidden; a GPU choice becomes CUDA_VISIBLE_DEVICES).
 GPU: `set_gpu_picker` puts a GpuPicker under the "Use GPU" box; with no GPU the box stays disabled and
 the picker says why. Checking it switches the image to the default GPU image unless the user chose one.
+`edit(spec)` turns it into "Edit" for a notebook that exists (a failed one): its values filled in, its
+name fixed, and what the dialog does not show (profile, network mode, root) kept from that spec.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +46,16 @@ PROBLEM_STYLE = "color: #c62828;"
 ENGINES = (("Docker (container)", "docker"), ("Local (process on this computer, no Docker)", "local"))
 
 
+def memory_text(value: int | None) -> str:
+    """A memory limit as the field takes it: '8g', '512m', else bytes."""
+    if not value:
+        return ""
+    for unit, size in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+        if value % size == 0:
+            return f"{value // size}{unit}"
+    return f"{value}b"
+
+
 def image_choices(settings: Settings) -> list[str]:
     """Recently used first, then the default and the presets, each once."""
     seen: dict[str, None] = {}
@@ -69,6 +82,7 @@ class NewNotebookDialog(QDialog):
         self._gpu_picker: GpuPicker | None = None
         self._work_edited = False
         self._image_chosen = False  # the user typed or picked an image: keep it when GPU use changes
+        self._editing: NotebookSpec | None = None  # set by edit(): the spec being changed
 
         self.engine_combo = QComboBox()
         for label, value in ENGINES:
@@ -165,8 +179,29 @@ class NewNotebookDialog(QDialog):
         has_gpu = bool(picker.inventory.gpus)
         self.use_gpu.setEnabled(has_gpu)
         self.use_gpu.setToolTip("" if has_gpu else picker.note.text())
+        if has_gpu and self._editing is not None and self._editing.gpus:
+            picker.set_choice(self._editing.gpus)
+            self.use_gpu.setChecked(True)
         picker.setEnabled(has_gpu and self.use_gpu.isChecked())
         self._fit()
+
+    def edit(self, spec: NotebookSpec) -> None:
+        """Show `spec` to be changed; the name stays (it is the notebook's)."""
+        self._editing = spec
+        self.setWindowTitle(f"Edit '{spec.name}'")
+        self.create_button.setText("Start")
+        self.set_engine(spec.engine)
+        self.name_edit.setText(spec.name)
+        self.name_edit.setReadOnly(True)
+        if spec.engine == "docker":
+            self.image_combo.setCurrentText(spec.image)
+            self._image_chosen = True
+        self.cpus.setValue(spec.cpus or 0)
+        self.memory_edit.setText(memory_text(spec.memory_bytes))
+        if spec.work_dir is not None:
+            self.work_edit.setText(str(spec.work_dir))
+            self._work_edited = True
+        self.validate()
 
     def set_gpu_usage(self, usage: GpuUsage) -> None:
         """Who uses each GPU now, so the picker can warn about sharing."""
@@ -215,7 +250,8 @@ class NewNotebookDialog(QDialog):
         found: dict[str, str] = {}
         name = self.name_edit.text()
         problem = name_problem(name)
-        if problem is None and self._taken(name):
+        editing = self._editing is not None and name == self._editing.name
+        if problem is None and not editing and self._taken(name):
             problem = f"a notebook named '{name}' already exists"
         if problem:
             found["name"] = problem
@@ -267,14 +303,15 @@ class NewNotebookDialog(QDialog):
         work = self.work_edit.text().strip()
         local = self.engine() == "local"
         memory = "" if local else self.memory_edit.text().strip()
-        return NotebookSpec(
+        base = self._editing or NotebookSpec(name="", image="", network_mode=self._settings.network)
+        return dataclasses.replace(
+            base,
             name=self.name_edit.text(),
             image=self._settings.default_image if local else validate_image(self.image_combo.currentText()),
             gpus=self.gpus(),
             cpus=None if local else self.cpus.value() or None,
             memory_bytes=parse_memory(memory) if memory else None,
             work_dir=Path(work).expanduser() if work else None,
-            network_mode=self._settings.network,
             engine=self.engine(),
         )
 

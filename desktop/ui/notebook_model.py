@@ -68,6 +68,8 @@ def state_text(notebook: Notebook) -> str:
         percent = 100 * progress.bytes_done // progress.bytes_total
         return f"Pulling {percent}% ({progress.layers_done}/{progress.layers_total} layers)"
     label = state.value.capitalize()
+    if state is NotebookState.FAILED and notebook.error:
+        return f"{label}: {notebook.error.splitlines()[0]}"  # the reason in plain sight, in full in the tooltip
     return f"{label}…" if state.busy else label
 
 

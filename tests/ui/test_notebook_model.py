@@ -61,7 +61,7 @@ def test_changed_event_is_a_row_update_not_a_reset(qtbot: QtBot) -> None:
 def test_failed_row_is_red_with_the_reason_as_tooltip() -> None:
     model = model_with(notebook("a", NotebookState.FAILED, error="the server stopped: exit 1"))
     index = model.index(0, Column.STATE)
-    assert index.data() == "Failed"
+    assert index.data() == "Failed: the server stopped: exit 1"
     assert index.data(Qt.ItemDataRole.ToolTipRole) == "the server stopped: exit 1"
     assert index.data(Qt.ItemDataRole.ForegroundRole).color() == FAILED_COLOUR
 
