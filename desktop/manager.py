@@ -166,7 +166,7 @@ class NotebookManager:
             return True
         for engine in self.engines.values():
             try:
-                if any(found.spec.name == spec.name for found in await engine.find()):
+                if any(found.spec.name == spec.name for found in await bounded(engine.find(), self.engine_timeout)):
                     return True
             except EngineUnavailable:
                 if engine.name == spec.engine:
