@@ -425,8 +425,9 @@ def checks(args: argparse.Namespace, target: Target) -> int:
             target.apt("install", "-y", str(deb))
     finally:
         remove_check_containers(client)
-        if target.installed_version() is not None and not (args.keep_installed and passed == args.runs):
-            target.run("apt-get", "remove", "-y", PACKAGE, check=False)
+        if not (args.keep_installed and passed == args.runs):
+            # Each run checked `apt-get remove`; its postrm keeps dpkg's record ("rc") until a purge.
+            target.run("apt-get", "purge", "-y", PACKAGE, check=False)
         if daemon is not None:
             daemon.stop()
     return passed

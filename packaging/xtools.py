@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import os
 import select
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -73,6 +74,11 @@ def accepts_client(display: str) -> bool:
     return True
 
 
+def _term_with_parent() -> None:
+    """In the child before exec: SIGTERM when the check dies, however it dies (the server is not left behind)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @contextlib.contextmanager
 def xvfb(timeout: float = 20.0) -> Iterator[str]:
     """A private Xvfb server for the duration of the block; yields its DISPLAY (":N")."""
@@ -82,6 +88,7 @@ def xvfb(timeout: float = 20.0) -> Iterator[str]:
         pass_fds=(write_end,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=_term_with_parent,
     )
     os.close(write_end)
     try:
