@@ -1,22 +1,16 @@
-"""A banner above the table while Docker does not answer: what is wrong, how to fix it, Retry, and
-an offer to use the Local engine meanwhile. It hides itself when the engine answers again."""
+"""A banner above the table while Docker does not answer: the cause first and the one fix for it
+(desktop.ui.engine_diagnosis), Retry, and an offer to use the Local engine meanwhile. It hides itself
+when the engine answers again. Colours come from the palette (light and dark themes alike)."""
 
 from __future__ import annotations
 
 from html import escape
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QStyle, QVBoxLayout, QWidget
 
-HELP = (
-    "<ul style='margin:0'>"
-    "<li>Install it: <code>sudo apt install docker.io</code> (or Docker Desktop on macOS/Windows).</li>"
-    "<li>Start it: <code>sudo systemctl start docker</code>.</li>"
-    "<li>Permission denied? <code>sudo usermod -aG docker $USER</code>, then log out and in again.</li>"
-    "<li>For GPU notebooks also install <code>nvidia-container-toolkit</code>.</li>"
-    "</ul>"
-)
-STYLE = "#engine-banner { background: #fff4e5; border: 1px solid #f0b35a; border-radius: 4px; }"
+from desktop.ui.engine_diagnosis import Diagnosis
 
 
 class EngineBanner(QFrame):
@@ -26,14 +20,23 @@ class EngineBanner(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("engine-banner")
-        self.setStyleSheet(STYLE)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAutoFillBackground(True)
+        self.setBackgroundRole(QPalette.ColorRole.AlternateBase)
+        icon = QLabel()
+        size = self.style().pixelMetric(QStyle.PixelMetric.PM_MessageBoxIconSize)
+        icon.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(size, size))
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.title.setWordWrap(True)
-        self.help = QLabel(HELP)
+        self.help = QLabel()
         self.help.setTextFormat(Qt.TextFormat.RichText)
         self.help.setWordWrap(True)
         self.help.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail = QLabel()
+        self.detail.setWordWrap(True)
+        self.detail.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.retry_button = QPushButton("Retry")
         self.local_button = QPushButton("New Local notebook…")
         self.local_button.setToolTip("Runs JupyterLab as a process on this computer, without Docker")
@@ -46,21 +49,23 @@ class EngineBanner(QFrame):
         text = QVBoxLayout()
         text.addWidget(self.title)
         text.addWidget(self.help)
+        text.addWidget(self.detail)
         layout = QHBoxLayout(self)
+        layout.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(text, 1)
         layout.addLayout(buttons)
         self.problem: str | None = None
         self.hide()
 
-    def set_problem(self, problem: str | None) -> None:
-        """Show the engine's problem, or hide when it is None (the engine answers again)."""
+    def set_problem(self, problem: str | None, diagnosis: Diagnosis | None = None) -> None:
+        """Show the engine's problem (its cause and fix first), or hide when it is None."""
         self.problem = problem
         if problem is None:
             self.hide()
             return
-        self.title.setText(
-            "<b>Docker is not available.</b> Existing notebooks are kept; Labdock retries every few seconds."
-            f"<br><small>{escape(problem)}</small>"
-        )
-        self.retry_button.setEnabled(True)
+        cause = diagnosis.cause if diagnosis is not None else "Docker is not available."
+        self.title.setText(f"<b>{escape(cause)}</b> Existing notebooks are kept; Labdock retries every few seconds.")
+        self.help.setText(diagnosis.fix if diagnosis is not None else "")
+        self.help.setVisible(diagnosis is not None)
+        self.detail.setText(problem)
         self.show()

@@ -22,6 +22,7 @@ from desktop.settings import QUIT_STOP
 from desktop.ui import quit_flow
 from desktop.ui.commands import NotebookCommands
 from desktop.ui.engine_banner import EngineBanner
+from desktop.ui.engine_diagnosis import diagnose
 from desktop.ui.failure_strip import FailureStrip
 from desktop.ui.gpu_dock import GpuDock
 from desktop.ui.log_view import LogView
@@ -115,10 +116,9 @@ class MainWindow(QMainWindow):
             self.tabs.set_notebook_icon(notebook.name, state_icon(notebook.state))
         self._unsubscribe = self.manager.subscribe(self._on_event)
         self._unsubscribe_engine = self.manager.subscribe_engine(self._on_engine_problem)
-        self.banner.set_problem(self.manager.engine_problem)
         self._refresh = QTimer(self)
         self._refresh.timeout.connect(self.refresh)
-        self._update_actions()
+        self._on_engine_problem(self.manager.engine_problem)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Notebooks")
@@ -211,8 +211,19 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_engine_problem(self, problem: str | None) -> None:
-        self.banner.set_problem(problem)
+        """Rows of the engine go grey and unknown, the banner names the cause (its check reads the disk)."""
+        self.model.set_engine_problem(problem)
         self._update_actions()
+        if problem is None:
+            self.banner.set_problem(None)
+            return
+
+        async def explain() -> None:
+            diagnosis = await asyncio.to_thread(diagnose, problem)
+            if self.manager.engine_problem == problem and isValid(self.banner):
+                self.banner.set_problem(problem, diagnosis)
+
+        self.runner.run("diagnose", explain())
 
     def _selection_changed(self) -> None:
         selected = self.table.selected()

@@ -2,7 +2,9 @@
 
 Rows hold the manager's own Notebook objects (never copies); an event turns into a row insert, a
 dataChanged for that row, or a row removal. A one-second tick refreshes uptimes and turns the busy
-spinner. Sorting is done by NotebookSortProxy on Role.SORT.
+spinner. Sorting is done by NotebookSortProxy on Role.SORT. While the Docker engine does not answer
+(`set_engine_problem`), its rows say their state is unknown and are greyed: the manager keeps them as they
+were, but their servers may have ended meanwhile.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QGuiApplication, QIcon, QPalette
 
 from desktop.core.models import Notebook, NotebookState
 from desktop.rows import EventKind, NotebookEvent
+from desktop.ui.notebook_actions import engine_away
 from desktop.ui.resources import SPINNER_FRAMES, spinner_frame, state_icon
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -57,6 +60,7 @@ HEADERS = {
     Column.UPTIME: "Uptime",
 }
 LOCAL_IMAGE = "(local Python)"
+AWAY_TEXT = "unknown (Docker not reachable)"
 READY_COLOUR = QColor("#1e7d32")
 FAILED_COLOUR = QColor("#c62828")
 
@@ -102,6 +106,7 @@ class NotebookTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[Notebook] = []
         self._gpu_memory: dict[str, int] = {}  # notebook name -> bytes over all GPUs (GpuUsage.per_notebook)
+        self._problem: str | None = None  # the Docker engine's, while it does not answer
         self._clock = clock
         self._frame = 0
         self._timer = QTimer(self)
@@ -142,6 +147,18 @@ class NotebookTableModel(QAbstractTableModel):
         for row, notebook in enumerate(self._rows):
             if old.get(notebook.name) != self._gpu_memory.get(notebook.name):
                 self._cell_changed(row, Column.GPU_MEMORY)
+
+    def set_engine_problem(self, problem: str | None) -> None:
+        """The engine's problem (None: it answers): the rows of its notebooks change look."""
+        if problem == self._problem:
+            return
+        self._problem = problem
+        for row, notebook in enumerate(self._rows):
+            if notebook.engine == "docker":
+                self._row_changed(row)
+
+    def away(self, notebook: Notebook) -> bool:
+        return engine_away(notebook, self._problem)
 
     def gpu_memory(self, name: str) -> int | None:
         return self._gpu_memory.get(name)
@@ -207,6 +224,8 @@ class NotebookTableModel(QAbstractTableModel):
             return self._display(notebook, column)
         if role == Role.SORT:
             return self._sort_key(notebook, column)
+        if self.away(notebook):
+            return self._away_data(notebook, column, role)
         if column is Column.STATE:
             return self._state_data(notebook, role)
         if role == Qt.ItemDataRole.TextAlignmentRole and column is Column.GPU_MEMORY:
@@ -215,11 +234,20 @@ class NotebookTableModel(QAbstractTableModel):
             return self._display(notebook, column) or None
         return None
 
+    def _away_data(self, notebook: Notebook, column: Column, role: int) -> Any:
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return QGuiApplication.palette().brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        if column is Column.STATE and role == Qt.ItemDataRole.DecorationRole:
+            return QIcon(state_icon(notebook.state).pixmap(16, 16, QIcon.Mode.Disabled))
+        if column is Column.STATE and role == Qt.ItemDataRole.ToolTipRole:
+            return f"Last known: {notebook.state.value}. {self._problem}"
+        return None
+
     def _display(self, notebook: Notebook, column: Column) -> str:
         if column is Column.NAME:
             return notebook.name
         if column is Column.STATE:
-            return state_text(notebook)
+            return AWAY_TEXT if self.away(notebook) else state_text(notebook)
         if column is Column.IMAGE:
             return LOCAL_IMAGE if notebook.engine == "local" else notebook.spec.image
         if column is Column.ENGINE:
@@ -230,7 +258,7 @@ class NotebookTableModel(QAbstractTableModel):
             return format_gpu_memory(self._gpu_memory.get(notebook.name))
         if column is Column.URL:
             return notebook.url or ""
-        return format_uptime(notebook.uptime(self._clock()))
+        return "" if self.away(notebook) else format_uptime(notebook.uptime(self._clock()))
 
     def _sort_key(self, notebook: Notebook, column: Column) -> Any:
         if column is Column.STATE:

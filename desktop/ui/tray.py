@@ -13,7 +13,7 @@ from desktop.core.models import NotebookState
 from desktop.manager import NotebookManager
 from desktop.rows import EventKind, NotebookEvent
 from desktop.ui.commands import NotebookCommands
-from desktop.ui.notebook_actions import NEW_SHORTCUT, Act, fill_menu
+from desktop.ui.notebook_actions import NEW_SHORTCUT, Act, engine_away, fill_menu
 from desktop.ui.resources import app_icon, state_icon
 
 # Actions that show something in the window (or ask in a dialog) bring the window up first.
@@ -70,7 +70,8 @@ class Tray(QObject):
         problem = self._manager.engine_problem
         for notebook in notebooks:
             name, state = notebook.name, notebook.state
-            sub = self.menu.addMenu(state_icon(state), f"{name} ({state.value})")
+            label = "unknown" if engine_away(notebook, problem) else state.value
+            sub = self.menu.addMenu(state_icon(state), f"{name} ({label})")
             sub.setObjectName(f"tray-{name}")
             fill_menu(sub, notebook, self._run, problem)
         if not notebooks:

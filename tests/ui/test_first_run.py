@@ -43,11 +43,11 @@ def window(qtbot: QtBot, no_docker: Services) -> Iterator[MainWindow]:
 def test_banner_and_a_local_notebook_from_it(qtbot: QtBot, window: MainWindow) -> None:
     banner = window.banner
     qtbot.waitUntil(banner.isVisible, timeout=20_000)
-    text = banner.title.text() + banner.help.text()
-    for hint in ("Docker is not available", "sudo apt install docker.io", "Docker Desktop"):
-        assert hint in text
-    for hint in ("sudo systemctl start docker", "sudo usermod -aG docker $USER", "nvidia-container-toolkit"):
-        assert hint in text
+    # The socket is missing: the daemon is not running (or not installed), and only that fix is shown.
+    assert "no socket at" in banner.title.text() and "missing/docker.sock" in banner.title.text()
+    fix = banner.help.text()
+    assert "sudo systemctl start docker" in fix or "sudo apt install docker.io" in fix
+    assert "usermod" not in fix and "restart" not in fix
     assert window.statusBar().currentMessage() == ""  # a banner, not an error line
 
     banner.retry_button.click()
@@ -72,7 +72,7 @@ def test_banner_and_a_local_notebook_from_it(qtbot: QtBot, window: MainWindow) -
     window.refresh()
     qtbot.waitUntil(lambda: not window.runner.running("restore"), timeout=20_000)
     assert window.model.row_of("here") is not None  # rows are kept while Docker is away
-    assert banner.isVisible()
+    assert not banner.isHidden()  # (the new notebook's tab may be in front by now)
 
 
 @pytest.mark.docker
