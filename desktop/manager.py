@@ -176,8 +176,10 @@ class NotebookManager:
     async def _check_still_free(self, spec: NotebookSpec) -> None:
         """Under the lease: a launch elsewhere holds the lease until it has remembered its notebook,
         so the store and the notebook's engine tell whether another process took the name meanwhile."""
-        found = await bounded(self._engine(spec).find(), self.engine_timeout)
-        if any(f.spec.name == spec.name for f in found) or spec.name in await asyncio.to_thread(self._store.load):
+        found, remembered = await asyncio.gather(
+            bounded(self._engine(spec).find(), self.engine_timeout), asyncio.to_thread(self._store.load)
+        )
+        if any(f.spec.name == spec.name for f in found) or spec.name in remembered:
             raise NotebookExists(spec.name)
 
     async def _launch_task(self, notebook: Notebook, wait: bool, first: bool) -> Notebook:
@@ -216,8 +218,6 @@ class NotebookManager:
                         await self._check_still_free(spec)
                     else:  # e.g. a container that was killed outside Labdock
                         await bounded(self._engine(spec).remove_leftover(spec.name), self.engine_timeout)
-                    # Remembered before anything is made: killed at any moment, it comes back as a row.
-                    await asyncio.to_thread(self._store.put, spec)
                     await self._prepare_and_start(notebook)
             except (NotebookExists, LeaseHeld) as exc:
                 if first:  # another Labdock process owns this name: its notebook is the real one
@@ -243,7 +243,14 @@ class NotebookManager:
             # From the engine's worker thread: hop onto the loop before touching state.
             loop.call_soon_threadsafe(self._pulling, notebook, status)
 
-        await self._engine(spec).prepare(spec, report)
+        # Remembered before anything is made (killed at any moment, it comes back as a row), beside
+        # prepare() rather than before it: a launch waits for neither alone.
+        prepared, remembered = await asyncio.gather(
+            self._engine(spec).prepare(spec, report), asyncio.to_thread(self._store.put, spec), return_exceptions=True
+        )
+        for outcome in (remembered, prepared):
+            if isinstance(outcome, BaseException):
+                raise outcome
         self._rows.apply(notebook, NotebookState.STARTING)
         for attempt in range(PORT_ATTEMPTS):
             try:
