@@ -23,6 +23,9 @@ from desktop.services import Services, build_services
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labdock", description="JupyterLab notebooks in containers.")
+    parser.add_argument(
+        "--context", metavar="NAME", help="use this Docker context (see 'docker context ls'), whatever else is set"
+    )
     sub = parser.add_subparsers(dest="command")
     new = sub.add_parser("new", help="create and start a notebook")
     new.add_argument("name")
@@ -136,6 +139,7 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
             return await _open(services, args.name, args.browser)
         if args.command == "ls":
             print(_table(manager.list()))
+            print(f"engine: {await services.engine_description()}")  # last, so rows stay first-word parseable
         elif args.command == "url":
             print(await manager.url_with_token(args.name))
         elif args.command == "stop":
@@ -285,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("install-desktop", "uninstall-desktop"):
         return _desktop_entry(args.command == "install-desktop")
     try:
-        services = build_services()
+        services = build_services(context=args.context)
         _log_to_file(services.paths.data_dir / "labdock.log")
         code = asyncio.run(_run(args, services))
         if code == OPEN_IN_NEW_WINDOW:

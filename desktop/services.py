@@ -23,9 +23,18 @@ class Services:
     settings: Settings
     manager: NotebookManager
     nvml: Nvml
+    docker: DockerEngine | None = None
+
+    async def engine_description(self) -> str:
+        """The engine line for the window and `labdock ls`: 'Docker 28.1 via context desktop-linux (unix://…)',
+        'Podman 4.3 (Docker API) via DOCKER_HOST (…)'; while it does not answer, why and where it was looked for."""
+        if self.docker is None:
+            return "no Docker engine configured"
+        return await self.docker.describe()
 
 
-def build_services(paths: Paths | None = None) -> Services:
+def build_services(paths: Paths | None = None, *, context: str | None = None) -> Services:
+    """`context`: a Docker context for this process only (`labdock --context`), over the preferences."""
     paths = paths or Paths.default()
     settings = load_settings(paths)
     if settings.work_root:
@@ -39,7 +48,9 @@ def build_services(paths: Paths | None = None) -> Services:
     engine = DockerEngine(
         DockerSettings(
             install_id=install_id(paths),
-            base_url=settings.docker_host,
+            base_url=None if context else settings.docker_host,
+            context=context or settings.docker_context,
+            chosen_in="--context" if context else "Preferences",
             container_prefix=settings.container_prefix,
             pull_missing=settings.pull_missing,
             uid=uid,
@@ -56,4 +67,4 @@ def build_services(paths: Paths | None = None) -> Services:
         container_uid=uid,
         gpu_resolver=gpu_resolver,
     )
-    return Services(paths, settings, manager, nvml)
+    return Services(paths, settings, manager, nvml, engine)

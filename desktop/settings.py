@@ -32,7 +32,8 @@ class Settings:
     default_gpu_image: str = DEFAULT_GPU_IMAGE
     network_mode: str = NetworkMode.BRIDGE.value
     default_engine: str = "docker"
-    docker_host: str | None = None
+    docker_host: str | None = None  # a Docker host URL: over everything else
+    docker_context: str | None = None  # a Docker context by name; None: as the docker CLI finds one
     container_prefix: str = "labdock-"
     pull_missing: bool = True
     ready_timeout: float = 120.0

@@ -29,7 +29,9 @@ CONTAINER_PORT = 8888
 @dataclass(frozen=True)
 class DockerSettings:
     install_id: str
-    base_url: str | None = None  # None: DOCKER_HOST or the default socket
+    base_url: str | None = None  # None: found as endpoint.resolve does (context, DOCKER_HOST, local sockets)
+    context: str | None = None  # a Docker context by name, when base_url is None
+    chosen_in: str = "Preferences"  # where base_url/context were chosen, for messages ("--context")
     container_prefix: str = "labdock-"
     pull_missing: bool = True
     uid: int | None = None  # container user; None: the host user, or 1000 when the host user is root
@@ -115,6 +117,18 @@ def container_config(
     return kwargs
 
 
+def keep_id_mode(user: str) -> str | None:
+    """Rootless Podman's UsernsMode that maps the user running Podman (who owns the work folder) onto the
+    container's numeric user ("1000:100" -> "keep-id:uid=1000,gid=100"); None for root, which is that user
+    already, and for a user named rather than numbered (plain keep-id maps the same uid inside)."""
+    uid, _, gid = user.partition(":")
+    if uid in ("0", "root"):
+        return None
+    if not uid.isdigit():
+        return "keep-id"
+    return f"keep-id:uid={uid}" + (f",gid={gid}" if gid.isdigit() else "")
+
+
 def gpu_request(gpus: tuple[str, ...], via_cdi: bool = False) -> DeviceRequest:
     """Exactly the chosen GPUs (UUIDs, as resolved on this machine), or all of them.
 
@@ -170,8 +184,9 @@ def ours_filter(install_id: str) -> dict[str, list[str]]:
 
 
 def name_filter(container_name: str) -> dict[str, str]:
-    """Docker's name filter is a regular expression searched in '/name': anchor it to the whole name."""
-    return {"name": f"^/{re.escape(container_name)}$"}
+    """The name filter is a regular expression, searched in '/name' by Docker and in 'name' by Podman:
+    anchor it to the whole name, with the slash optional."""
+    return {"name": f"^/?{re.escape(container_name)}$"}
 
 
 def named(rows: list[dict[str, Any]], container_name: str) -> dict[str, Any] | None:

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import docker
+from docker.models.containers import _create_container_args
 
 from desktop.core.errors import EngineTimeout, EngineUnavailable, LabdockError, NotebookExists, NotOurs
 from desktop.core.models import NetworkMode, NotebookSpec
@@ -33,6 +34,7 @@ from desktop.engines.container_spec import (
     container_env,
     found_from_row,
     free_loopback_port,
+    keep_id_mode,
     name_filter,
     named,
     ours_filter,
@@ -45,9 +47,9 @@ from desktop.engines.docker_errors import (
     SDK_ERRORS,
     DockerRefused,
     to_labdock_error,
-    where_docker_is,
     with_context,
 )
+from desktop.engines.endpoint import Endpoint, EngineKind, identify, resolve
 from desktop.engines.pull import PullCancelled, follow_pull
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ class DockerEngine:
     def __init__(self, settings: DockerSettings) -> None:
         self.settings = settings
         self._client: docker.DockerClient | None = None
+        self._endpoint: Endpoint | None = None  # found again whenever the client is made again
+        self._kind: EngineKind | None = None  # what answered there, from its /version
         self._gpus_via_cdi = False
         self._image_configs: dict[str, dict[str, Any]] = {}  # from prepare(), so start() needs no second look
         # Launches and stops of many notebooks overlap: more threads than the default pool of 2 cores.
@@ -84,16 +88,48 @@ class DockerEngine:
     # -- the one way to call the SDK -------------------------------------------------------------
 
     def _docker(self) -> docker.DockerClient:
+        """The client, made on first use and after the engine stopped answering: the endpoint is resolved
+        again each time, so an engine started (or a context chosen) meanwhile is found. Blocking."""
         if self._client is None:
-            kwargs: dict[str, Any] = {"timeout": self.settings.timeout}
-            if self.settings.base_url:
-                self._client = _Client(base_url=self.settings.base_url, **kwargs)
-            else:
-                self._client = _Client.from_env(**kwargs)
+            settings = self.settings
+            endpoint = resolve(settings.base_url, settings.context, chosen_in=settings.chosen_in)
+            self._endpoint, self._kind = endpoint, None
+            if endpoint.problem is not None:
+                raise EngineUnavailable(endpoint.problem)
+            client = _Client(base_url=endpoint.url, tls=endpoint.tls or False, timeout=settings.timeout)
+            try:
+                kind = identify(client.version())
+                if kind.podman:  # rootless Podman needs keep-id for the work folder (see _create_container)
+                    kind = dataclasses.replace(kind, rootless=bool(client.info().get("Rootless")))
+                self._kind = kind
+            except BaseException:
+                with contextlib.suppress(*SDK_ERRORS):
+                    client.close()
+                raise
+            self._client = client
         return self._client
 
     def _where(self) -> str:
-        return where_docker_is(self.settings.base_url, os.environ.get("DOCKER_HOST"))
+        return self._endpoint.where() if self._endpoint is not None else str(self.settings.base_url)
+
+    @property
+    def product(self) -> str:
+        """What answered ("Docker" or "Podman"), else what is expected where Labdock looks."""
+        if self._kind is not None:
+            return self._kind.product
+        return self._endpoint.product if self._endpoint is not None else "Docker"
+
+    async def describe(self) -> str:
+        """One line naming the engine in use ('Docker 28.1 via context desktop-linux (unix://…)'), or,
+        while it does not answer, why and where it was looked for. Never raises."""
+        try:
+            await self._call(lambda c: c.ping())
+        except LabdockError as exc:
+            return str(exc)
+        endpoint, kind = self._endpoint, self._kind
+        if endpoint is None or kind is None:  # closed meanwhile
+            return f"{self.product} (not connected)"
+        return kind.line(endpoint)
 
     async def _call(
         self, fn: Callable[[docker.DockerClient], T], *, doing: str | None = None, image: str | None = None
@@ -108,7 +144,12 @@ class DockerEngine:
                 raise
             except SDK_ERRORS as exc:
                 error = to_labdock_error(
-                    exc, where=self._where(), timeout=self.settings.timeout, doing=doing, image=image
+                    exc,
+                    where=self._where(),
+                    timeout=self.settings.timeout,
+                    doing=doing,
+                    image=image,
+                    product=self.product,
                 )
                 if not isinstance(error, DockerRefused):
                     self._client = None  # reconnect next time (the engine may have restarted)
@@ -215,6 +256,13 @@ class DockerEngine:
     async def _check_gpu_runtime(self) -> None:
         """Say how to fix an engine that cannot hand out GPUs now, not after a container fails."""
         info = await self._call(lambda c: c.info(), doing="describe itself")
+        if self.product == "Podman":
+            # Podman's Docker API drops DeviceRequests without a word (CDI ones too, before Podman 5):
+            # the notebook would start without its GPUs.
+            raise LabdockError(
+                "GPU notebooks need Docker: Podman's Docker API does not pass GPU requests to containers "
+                "(use Docker with nvidia-container-toolkit, or a CPU notebook)"
+            )
         runtimes = info.get("Runtimes") or {}
         cdi = info.get("CDISpecDirs") or []
         self._gpus_via_cdi = "nvidia" not in runtimes and bool(cdi)
@@ -254,11 +302,12 @@ class DockerEngine:
 
     async def _create(self, spec: NotebookSpec, kwargs: dict[str, Any]) -> str:
         """Create the container; a name already taken is NotebookExists when ours, NotOurs otherwise."""
+        rootless_podman = self._kind is not None and self._kind.podman and self._kind.rootless
+        userns = keep_id_mode(str(kwargs["user"])) if rootless_podman else None
         try:
-            container = await self._call(
-                lambda c: c.containers.create(**kwargs), doing="create the container", image=spec.image
+            return await self._call(
+                lambda c: _create_container(c, kwargs, userns), doing="create the container", image=spec.image
             )
-            return str(container.id)
         except DockerRefused as exc:
             if exc.status != CONFLICT:
                 await self._tidy_failed_create(spec.name)
@@ -433,6 +482,17 @@ class DockerEngine:
             with contextlib.suppress(*SDK_ERRORS):
                 client.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _create_container(client: docker.DockerClient, kwargs: dict[str, Any], userns: str | None) -> str:
+    """The container's id. `userns`: rootless Podman's keep-id mode (container_spec.keep_id_mode), without
+    which the notebook's uid maps to a subordinate uid that cannot write the work folder. The SDK refuses
+    any mode but "host", so its own translation of the arguments is used and that one field set after."""
+    if userns is None:
+        return str(client.containers.create(**kwargs).id)
+    args = _create_container_args({**kwargs, "version": client.api._version})
+    args["host_config"]["UsernsMode"] = userns
+    return str(client.api.create_container(**args)["Id"])
 
 
 def _log_text(client: docker.DockerClient, container: str, inspect: dict[str, Any], **options: Any) -> str:

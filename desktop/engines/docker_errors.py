@@ -86,10 +86,6 @@ def causes(exc: BaseException, depth: int = 8) -> Iterator[BaseException]:
         todo.extend(item for item in linked if isinstance(item, BaseException))
 
 
-def where_docker_is(base_url: str | None, docker_host: str | None) -> str:
-    return base_url or docker_host or "unix:///var/run/docker.sock"
-
-
 def to_labdock_error(
     exc: BaseException,
     *,
@@ -97,32 +93,45 @@ def to_labdock_error(
     timeout: float,
     doing: str | None = None,
     image: str | None = None,
+    product: str = "Docker",
 ) -> LabdockError:
     """One LabdockError for any exception out of an SDK call; `doing` says what was asked ('create the
-    container'), `image` names the image the call was about."""
+    container'), `image` names the image the call was about, `where` where the engine was looked for
+    (Endpoint.where), `product` what answered there ("Podman" once its /version said so)."""
     if isinstance(exc, LabdockError):
         return exc
     status = status_of(exc)
     if status is not None:
-        return refused(status, explanation_of(exc), doing=doing, image=image)
+        explanation = explanation_of(exc)
+        if status == 500 and "is already in use" in explanation:
+            status = 409  # Podman's answer to a taken container name; Docker's is 409 Conflict
+        return refused(status, explanation, doing=doing, image=image, product=product)
     chain = list(causes(exc))
     asked = f" (asked to {doing})" if doing else ""
     if any(isinstance(e, _TIMEOUTS) for e in chain):
-        return EngineTimeout(f"Docker did not answer within {timeout:g} s{asked}")
+        return EngineTimeout(f"{product} did not answer within {timeout:g} s{asked}")
     if any(isinstance(e, PermissionError) for e in chain):
+        if product == "Podman":  # its system socket is root's: a user runs their own
+            return EngineUnavailable(
+                f"Podman at {where} refused access: use your own Podman socket "
+                "(systemctl --user enable --now podman.socket)"
+            )
         return EngineUnavailable(
             f"Docker at {where} refused access: add yourself to the 'docker' group "
             "(sudo usermod -aG docker $USER) and log in again"
         )
+    not_reachable = f"{product} is not reachable at {where}: is the {product} engine installed and running?"
     if any(isinstance(e, _UNREACHABLE) for e in chain):
-        return EngineUnavailable(f"Docker is not reachable at {where}: is the Docker engine installed and running?")
+        return EngineUnavailable(not_reachable)
     if any(isinstance(e, _CUT_OFF) for e in chain):
-        return EngineUnavailable(f"Docker at {where} closed the connection before it had answered{asked}; try again")
+        return EngineUnavailable(f"{product} at {where} closed the connection before it had answered{asked}; try again")
     if any(isinstance(e, _UNREADABLE) for e in chain):
-        return EngineUnavailable(f"Docker at {where} sent an answer that was cut off or unreadable{asked}; try again")
+        return EngineUnavailable(
+            f"{product} at {where} sent an answer that was cut off or unreadable{asked}; try again"
+        )
     if isinstance(exc, DockerException) and not isinstance(exc, requests.RequestException):
-        return EngineUnavailable(f"Docker at {where} cannot be used: {one_line(str(exc))}")
-    return EngineUnavailable(f"Docker is not reachable at {where}: is the Docker engine installed and running?")
+        return EngineUnavailable(f"{product} at {where} cannot be used: {one_line(str(exc))}")
+    return EngineUnavailable(not_reachable)
 
 
 def explanation_of(exc: BaseException) -> str:
@@ -132,17 +141,19 @@ def explanation_of(exc: BaseException) -> str:
     return one_line(str(text or exc))
 
 
-def refused(status: int, explanation: str, *, doing: str | None = None, image: str | None = None) -> DockerRefused:
-    """Docker's error answer as a message: 400 for an upper-case image gets its own line."""
+def refused(
+    status: int, explanation: str, *, doing: str | None = None, image: str | None = None, product: str = "Docker"
+) -> DockerRefused:
+    """The engine's error answer as a message: 400 for an upper-case image gets its own line."""
     if status == 400 and "must be lowercase" in explanation:
         target = f" '{image}'" if image else ""
         return DockerRefused(f"invalid image reference{target}: use lower case", status)
     if doing:
-        prefix = f"Docker could not {doing}"
+        prefix = f"{product} could not {doing}"
     elif status >= 500:
-        prefix = "Docker failed"
+        prefix = f"{product} failed"
     else:
-        prefix = "Docker refused the request"
+        prefix = f"{product} refused the request"
     return DockerRefused(f"{prefix}: {explanation or f'HTTP {status}'}", status)
 
 

@@ -1,6 +1,6 @@
 """Preferences: default images, engine, work folder root, network mode, GPU sampling, what Quit does,
-Docker host; and where Labdock keeps its settings and work. `chosen()` gives the edited Settings; the
-window saves them (save_settings) and applies what it can at once."""
+Docker context or host; and where Labdock keeps its settings and work. `chosen()` gives the edited Settings;
+the window saves them (save_settings) and applies what it can at once."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from desktop.core.errors import InvalidSpec
 from desktop.core.models import NetworkMode
 from desktop.core.validation import validate_image
+from desktop.engines.endpoint import DockerContext, list_contexts
 from desktop.settings import IMAGE_PRESETS, QUIT_ASK, QUIT_LEAVE, QUIT_STOP, Settings
 from desktop.store import Paths
 
@@ -36,6 +37,7 @@ NETWORK_CHOICES = (
 )
 ENGINE_CHOICES = (("docker", "Docker"), ("local", "Local (no Docker)"))
 DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")
+AUTOMATIC_CONTEXT = "Automatic: DOCKER_HOST, the current Docker context, then local Docker and Podman sockets"
 
 
 def _combo(choices: tuple[tuple[str, str], ...], current: str) -> QComboBox:
@@ -43,6 +45,20 @@ def _combo(choices: tuple[tuple[str, str], ...], current: str) -> QComboBox:
     for value, label in choices:
         combo.addItem(label, value)
     combo.setCurrentIndex(max(0, combo.findData(current)))
+    return combo
+
+
+def _context_combo(contexts: list[DockerContext], current: str | None) -> QComboBox:
+    """Automatic first, then each context `docker context ls` shows; a saved one that is gone stays listed."""
+    combo = QComboBox()
+    combo.addItem(AUTOMATIC_CONTEXT, None)
+    for context in contexts:
+        mark = " (current)" if context.current else ""
+        combo.addItem(f"{context.name}{mark}: {context.host}", context.name)
+        combo.setItemData(combo.count() - 1, context.description or context.host, Qt.ItemDataRole.ToolTipRole)
+    if current and combo.findData(current) < 0:
+        combo.addItem(f"{current}: not found", current)
+    combo.setCurrentIndex(max(0, combo.findData(current)) if current else 0)
     return combo
 
 
@@ -56,7 +72,14 @@ def _image_combo(current: str) -> QComboBox:
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: Settings, paths: Paths, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        paths: Paths,
+        parent: QWidget | None = None,
+        contexts: list[DockerContext] | None = None,
+    ) -> None:
+        """`contexts`: the Docker contexts to offer; None reads them here (a few small local files)."""
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.setMinimumWidth(620)
@@ -77,8 +100,9 @@ class PreferencesDialog(QDialog):
         self.sample_interval.setSuffix(" s")
         self.sample_interval.setValue(settings.gpu_sample_interval)
         self.quit_action = _combo(QUIT_CHOICES, settings.quit_action)
+        self.docker_context = _context_combo(list_contexts() if contexts is None else contexts, settings.docker_context)
         self.docker_host = QLineEdit(settings.docker_host or "")
-        self.docker_host.setPlaceholderText("default: $DOCKER_HOST or unix:///var/run/docker.sock")
+        self.docker_host.setPlaceholderText("optional: a unix://, tcp:// or ssh:// URL, used instead of the context")
         self.problem = QLabel()
         self.problem.setStyleSheet("color: #c62828;")
         self.problem.setWordWrap(True)
@@ -101,12 +125,13 @@ class PreferencesDialog(QDialog):
         form.addRow("Network mode:", self.network_mode)
         form.addRow("GPU sampling every:", self.sample_interval)
         form.addRow("When quitting:", self.quit_action)
+        form.addRow("Docker context:", self.docker_context)
         form.addRow("Docker host:", self.docker_host)
         where = QLabel(
             f"Settings: <code>{self._paths.settings_file}</code><br>"
             f"Notebook data: <code>{self._paths.data_dir}</code><br>"
             f"Work folders now: <code>{self._paths.work_root}</code><br>"
-            "<small>A new Docker host takes effect when Labdock starts again.</small>"
+            "<small>A new Docker context or host takes effect when Labdock starts again.</small>"
         )
         where.setTextFormat(Qt.TextFormat.RichText)
         where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -135,6 +160,7 @@ class PreferencesDialog(QDialog):
             gpu_sample_interval=round(self.sample_interval.value(), 1),
             quit_action=str(self.quit_action.currentData()),
             docker_host=host or None,
+            docker_context=str(self.docker_context.currentData() or "") or None,
             recent_images=list(self._settings.recent_images),
         )
 

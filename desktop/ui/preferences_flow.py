@@ -30,7 +30,7 @@ def apply_preferences(window: MainWindow, chosen: Settings) -> None:
     if settings.gpu_sample_interval != before.gpu_sample_interval:
         window.gpu.restart(settings.gpu_sample_interval)
     note = "Preferences saved."
-    if settings.docker_host != before.docker_host:
-        note += " The new Docker host is used when Labdock starts again."
+    if (settings.docker_host, settings.docker_context) != (before.docker_host, before.docker_context):
+        note += " The new Docker engine is used when Labdock starts again."
     window.runner.run("settings", asyncio.to_thread(save_settings, services.paths, settings), "Could not save")
     window.statusBar().showMessage(note, 8000)
