@@ -1,7 +1,8 @@
 """NotebookCommands: the one way in for every user action (toolbar, context menu, tray).
 
 Each command starts a manager call as a tracked task; failures reach the user as one line. `run`
-dispatches the per-notebook actions of desktop.ui.notebook_actions by their Act.
+dispatches the per-notebook actions of desktop.ui.notebook_actions by their Act. Stop, Restart, Remove
+and Stop all first ask the `guard` (desktop.ui.unsaved) when JupyterLab in a tab has unsaved changes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from desktop.ui.notebook_actions import Act
 from desktop.ui.remove_dialog import RemoveChoice, ask_remove
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
+from desktop.ui.unsaved import UnsavedGuard
 
 
 class NotebookCommands(QObject):
@@ -48,6 +50,10 @@ class NotebookCommands(QObject):
         self.confirm_remove: Callable[[str], RemoveChoice] = lambda name: ask_remove(
             parent, name, manager.get(name).spec.work_dir
         )
+        self.guard = UnsavedGuard(tabs, parent)
+
+    async def _may_end(self, names: list[str], doing: str) -> bool:
+        return await self.guard.may_end(names, doing)
 
     def create(self, spec: NotebookSpec) -> asyncio.Task[Any]:
         """Launch; the row appears as soon as the manager accepts the request."""
@@ -62,6 +68,18 @@ class NotebookCommands(QObject):
         url = await self.manager.url_with_token(name)
         await turn_off_news(url)
         self.tabs.open(name, url)
+
+    def reload_tabs(self, name: str) -> asyncio.Task[Any]:
+        """The notebook is ready again (new URL, new token): its stopped tabs load it."""
+
+        async def run() -> None:
+            url = await self.manager.url_with_token(name)
+            await turn_off_news(url)
+            for tab in self.tabs.notebook_tabs(name):
+                if tab.stale:
+                    tab.load(url)
+
+        return self.runner.run(name, run(), f"Could not open '{name}' again")
 
     def open_in_browser(self, name: str) -> asyncio.Task[Any]:
         """Through a private redirect page, so the token is on no command line (see browser_launch)."""
@@ -113,13 +131,18 @@ class NotebookCommands(QObject):
         """Stop, then start with the same spec and work folder; the start makes a fresh token."""
 
         async def run() -> None:
-            await self.manager.stop(name)
-            await self.manager.start(name, wait=False)
+            if await self._may_end([name], "Restart"):
+                await self.manager.stop(name)
+                await self.manager.start(name, wait=False)
 
         return self.runner.run(name, run(), f"Could not restart '{name}'")
 
     def stop(self, name: str) -> asyncio.Task[Any]:
-        return self.runner.run(name, self.manager.stop(name), f"Could not stop '{name}'")
+        async def run() -> None:
+            if await self._may_end([name], "Stop"):
+                await self.manager.stop(name)
+
+        return self.runner.run(name, run(), f"Could not stop '{name}'")
 
     def remove(self, name: str) -> asyncio.Task[Any] | None:
         choice = self.confirm_remove(name)
@@ -127,6 +150,8 @@ class NotebookCommands(QObject):
             return None
 
         async def run() -> None:
+            if not await self._may_end([name], "Remove"):
+                return
             removed = await self.manager.remove(name, delete_work=choice is RemoveChoice.DELETE_WORK)
             if removed.kept_because is not None:
                 self.message.emit(f"Removed '{name}'; kept its work folder {removed.work_dir}: {removed.kept_because}")
@@ -136,4 +161,8 @@ class NotebookCommands(QObject):
         return self.runner.run(name, run(), f"Could not remove '{name}'")
 
     def stop_all(self) -> asyncio.Task[Any]:
-        return self.runner.run("stop-all", self.manager.stop_all(), "Could not stop every notebook")
+        async def run() -> None:
+            if await self._may_end([n.name for n in self.manager.list() if n.state.active], "Stop all"):
+                await self.manager.stop_all()
+
+        return self.runner.run("stop-all", run(), "Could not stop every notebook")

@@ -19,7 +19,7 @@ from desktop.core.models import Notebook, NotebookState
 from desktop.rows import EventKind, NotebookEvent
 from desktop.services import Services
 from desktop.settings import QUIT_STOP
-from desktop.ui import quit_flow
+from desktop.ui import quit_flow, tab_states
 from desktop.ui.commands import NotebookCommands
 from desktop.ui.engine_banner import EngineBanner
 from desktop.ui.engine_diagnosis import diagnose
@@ -43,7 +43,7 @@ EMPTY_HINT = (
     "<p>Click <b>New notebook</b> (Ctrl+N) to start JupyterLab in a container.<br>"
     "It opens here in a tab as soon as it is ready.</p>"
 )
-CLOSED_TABS = {NotebookState.STOPPING, NotebookState.STOPPED, NotebookState.FAILED}
+ENDED = {NotebookState.STOPPING, NotebookState.STOPPED, NotebookState.FAILED}
 REFRESH_MS = 3000
 
 
@@ -105,6 +105,8 @@ class MainWindow(QMainWindow):
         self.commands.logs_requested.connect(self._show_logs)
         self.tray.notification_clicked.connect(self.focus_notebook)
         self.failure.start_requested.connect(self.commands.start)
+        self.tabs.start_requested.connect(self.commands.start)
+        self.tabs.on_close = self._close_tab
         self.failure.edit_requested.connect(self.edit_notebook)
         self.table.selection_changed.connect(self._selection_changed)
         self.tabs.currentChanged.connect(lambda _index: self._update_actions())
@@ -185,15 +187,9 @@ class MainWindow(QMainWindow):
         self.model.on_event(event)
         self.tray.on_event(event)
         notebook = event.notebook
-        if event.kind is EventKind.REMOVED:
-            self.tabs.forget_notebook(notebook.name)
-        else:
-            self.tabs.set_notebook_icon(notebook.name, state_icon(notebook.state))
-        if event.kind is EventKind.REMOVED or notebook.state in CLOSED_TABS:
-            closed = self.tabs.close_notebook(notebook.name)
-            if closed:
-                why = "removed" if event.kind is EventKind.REMOVED else notebook.state.value
-                self.statusBar().showMessage(f"'{notebook.name}' is {why}: closed its tab.", 8000)
+        note = tab_states.follow(self.tabs, self.commands, notebook, removed=event.kind is EventKind.REMOVED)
+        if note:
+            self.statusBar().showMessage(note, 8000)
         if event.kind is EventKind.REMOVED and self.log_view.name == notebook.name:
             self.log_view.show_notebook(None)
         elif event.kind is not EventKind.REMOVED:
@@ -204,7 +200,7 @@ class MainWindow(QMainWindow):
             if notebook.state is NotebookState.READY:
                 self._open_when_ready.discard(notebook.name)
                 self.commands.open_tab(notebook.name)
-            elif notebook.state in CLOSED_TABS:
+            elif notebook.state in ENDED:
                 self._open_when_ready.discard(notebook.name)
         if event.kind is EventKind.ADDED and self.table.selected() is None:
             self.table.select_name(notebook.name)
@@ -316,6 +312,15 @@ class MainWindow(QMainWindow):
         self.commands.create(spec)
         self.tabs.show_home()
 
+    def _close_tab(self, tab: NotebookTab) -> None:
+        """The user closes a tab: JupyterLab's unsaved work is asked about first."""
+
+        async def close() -> None:
+            if await self.commands.guard.may_close([tab]) and isValid(tab):
+                self.tabs.remove_tab(tab)
+
+        self.runner.run("close-tab", close())
+
     def show_error(self, text: str) -> None:
         """A manager error: one line in the status bar (never a traceback)."""
         if not isValid(self):
@@ -328,10 +333,12 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self._quitting or not self.tray.available():
+        if self._quitting:
             event.accept()
-            if not self._quitting:
-                self.request_quit()
+            return
+        if not self.tray.available():
+            event.ignore()  # the window goes once the quit is decided (it may be cancelled)
+            self.request_quit()
             return
         event.ignore()
         self.hide()
@@ -340,6 +347,18 @@ class MainWindow(QMainWindow):
             self.tray.notify("Labdock is still running", "Your notebooks keep running. Quit from the tray icon.")
 
     def request_quit(self) -> None:
+        """Quit, once JupyterLab in the tabs has no unsaved work (or the user lets it go) and the
+        quit question (stop or leave the notebooks) is answered."""
+        if self.runner.running("quit") or self.runner.running("quit-check"):
+            return
+
+        async def check() -> None:
+            if await self.commands.guard.may_close(self.tabs.notebook_tabs(), "Quit"):
+                QTimer.singleShot(0, self._decide_quit)  # a modal question: not from inside a task
+
+        self.runner.run("quit-check", check())
+
+    def _decide_quit(self) -> None:
         running = [n.name for n in self.manager.list() if n.state.active]
         choice = quit_flow.decide(self.services.settings.quit_action, running, self)
         if choice is None:

@@ -1,7 +1,8 @@
 """The window's tab widget: the Notebooks page first, then one closable tab per opened notebook page.
 
 Closing a tab never stops its notebook; `close_notebook` closes every tab of a notebook that went away.
-Each notebook tab carries its notebook's state icon (`set_notebook_icon`).
+A close the user asks for goes through `on_close` (the window asks about unsaved work there) before
+`remove_tab`. Each notebook tab carries its notebook's state icon (`set_notebook_icon`).
 What a tab may show, and what goes to the system browser instead, is web_view's navigation policy.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QTabBar, QTabWidget, QWidget
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 
 class TabArea(QTabWidget):
+    start_requested = Signal(str)  # Start again on a stopped notebook's tab
+
     def __init__(
         self,
         home: QWidget,
@@ -43,6 +46,7 @@ class TabArea(QTabWidget):
         self.tabCloseRequested.connect(self._close_index)
         self._home = home
         self._icons: dict[str, QIcon] = {}  # the state icon of each notebook, for its tabs old and new
+        self.on_close: Callable[[NotebookTab], None] = self.remove_tab  # a close the user asked for
 
     def notebook_tabs(self, name: str | None = None) -> list[NotebookTab]:
         tabs = [self.widget(i) for i in range(self.count())]
@@ -63,7 +67,7 @@ class TabArea(QTabWidget):
         """Close every tab of `name`; returns how many were open."""
         tabs = self.notebook_tabs(name)
         for tab in tabs:
-            self._remove(tab)
+            self.remove_tab(tab)
         if tabs and self._profiles is not None:
             self._profiles.drop(name)
         return len(tabs)
@@ -83,6 +87,8 @@ class TabArea(QTabWidget):
         index = self.addTab(tab, self._icons.get(name, QIcon()), name)
         self.setTabToolTip(index, f"JupyterLab of '{name}'")
         tab.title_changed.connect(lambda label, t=tab: self._relabel(t, label))
+        tab.start_requested.connect(self.start_requested)
+        tab.close_requested.connect(lambda t: self.on_close(t) if isinstance(t, NotebookTab) else None)
         return tab
 
     def _popup(self, name: str) -> WebView:
@@ -109,9 +115,13 @@ class TabArea(QTabWidget):
     def _close_index(self, index: int) -> None:
         tab = self.widget(index)
         if isinstance(tab, NotebookTab):
-            self._remove(tab)
+            self.on_close(tab)
 
-    def _remove(self, tab: NotebookTab) -> None:
+    def show_stopped(self, name: str, text: str, can_start: bool) -> None:
+        for tab in self.notebook_tabs(name):
+            tab.show_stopped(text, can_start)
+
+    def remove_tab(self, tab: NotebookTab) -> None:
         index = self.indexOf(tab)
         if index >= 0:
             self.removeTab(index)

@@ -1,7 +1,7 @@
 """The window end to end: real manager, real Docker engine, real QtWebEngine tab.
 
 New notebook dialog -> row READY -> its tab shows JupyterLab -> Stop from the tray menu -> row
-STOPPED, tab closed, container gone.
+STOPPED, the tab kept under its "stopped" strip, container gone.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def test_create_open_and_stop_from_the_tray(
     assert stop is not None and stop.isEnabled()
     stop.trigger()
     qtbot.waitUntil(lambda: state_of(window, name) is NotebookState.STOPPED, timeout=30_000)
-    assert window.tabs.notebook_tabs(name) == []
-    assert "closed its tab" in window.statusBar().currentMessage()
+    assert window.tabs.notebook_tabs(name) == [tab]  # the page stays, under its strip
+    assert tab.stale and not tab.strip.isHidden() and "is stopped" in tab.strip.text.text()
     container = window.services.settings.container_prefix + name
     # STOPPED comes first, the container goes right after: the raw list call, so a removal in flight is no error.
     qtbot.waitUntil(lambda: not docker_engine.client.api.containers(all=True, filters={"name": container}))
