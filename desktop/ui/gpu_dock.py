@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 from shiboken6 import isValid
 
@@ -20,6 +20,8 @@ from desktop.ui.notebook_model import NotebookTableModel
 
 
 class GpuDock(QDockWidget):
+    gpus_changed = Signal(object, object)  # (Inventory, tuple[GpuSample, ...]): for the status bar
+
     def __init__(self, nvml: Nvml, manager: NotebookManager, model: NotebookTableModel, window: QMainWindow) -> None:
         super().__init__("GPUs", window)
         self.setObjectName("gpu-dock")
@@ -64,6 +66,7 @@ class GpuDock(QDockWidget):
         inventory = await self.load_inventory()  # GPU names first, so the cards are titled right
         if isValid(self.panel):
             self.panel.set_inventory(inventory)
+            self.gpus_changed.emit(inventory, ())
             self.feed.start(self.interval)
 
     def _on_round(self, samples: tuple[GpuSample, ...], usage: GpuUsage) -> None:
@@ -71,6 +74,8 @@ class GpuDock(QDockWidget):
             return
         self.panel.update_samples(samples, usage)
         self.model.set_gpu_memory(usage.per_notebook)
+        if self.inventory is not None:
+            self.gpus_changed.emit(self.inventory, samples)
 
     async def attach_picker(self, dialog: NewNotebookDialog) -> None:
         """Give a New-notebook dialog its GPU picker, warned about GPUs in use while it is open."""

@@ -1,8 +1,8 @@
-"""The main window: toolbar, notebooks table (with an empty-state hint), live log, notebook tabs, tray,
-the GPU dock, and a banner while Docker does not answer.
+"""The main window: toolbar, the Notebooks page (table, filter, failure strip, live log), notebook
+tabs, tray, the GPU dock, a banner while Docker does not answer, and a status bar.
 
 Manager events arrive on the Qt thread; each one updates the model row, the log view, the tabs (a
-stopped notebook's tabs close) and the tray notifications.
+stopped notebook's tabs stay, under a strip) and the tray notifications.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QMainWindow
 from shiboken6 import isValid
 
 from desktop.core.models import Notebook, NotebookState
@@ -21,13 +21,12 @@ from desktop.services import Services
 from desktop.settings import QUIT_STOP
 from desktop.ui import quit_flow, tab_states
 from desktop.ui.commands import NotebookCommands
-from desktop.ui.engine_banner import EngineBanner
 from desktop.ui.engine_diagnosis import diagnose
-from desktop.ui.failure_strip import FailureStrip
 from desktop.ui.gpu_dock import GpuDock
+from desktop.ui.home_page import HomePage
 from desktop.ui.log_view import LogView
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
-from desktop.ui.notebook_actions import NEW_SHORTCUT, Act, WindowActions, with_shortcut
+from desktop.ui.notebook_actions import Act, WindowActions
 from desktop.ui.notebook_model import NotebookTableModel
 from desktop.ui.notebook_tab import NotebookTab, ViewFactory
 from desktop.ui.notebook_table import NotebookTable
@@ -37,12 +36,10 @@ from desktop.ui.resources import app_icon, state_icon
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
 from desktop.ui.tray import Tray
+from desktop.ui.usage_feed import UsageFeed
+from desktop.ui.window_status import WindowStatus
+from desktop.ui.window_toolbar import build_toolbar
 
-EMPTY_HINT = (
-    "<h3>No notebooks yet</h3>"
-    "<p>Click <b>New notebook</b> (Ctrl+N) to start JupyterLab in a container.<br>"
-    "It opens here in a tab as soon as it is ready.</p>"
-)
 ENDED = {NotebookState.STOPPING, NotebookState.STOPPED, NotebookState.FAILED}
 REFRESH_MS = 3000
 
@@ -59,48 +56,44 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self._shut_down = False
         self._open_when_ready: set[str] = set()  # names whose tab opens as soon as they are READY
+        self._started = False
         self.setWindowTitle("Labdock")
         self.setWindowIcon(app_icon())
         self.resize(1100, 680)
 
         self.runner = TaskRunner(self.show_error)
         self.model = NotebookTableModel(self)
-        self.hint = QLabel(EMPTY_HINT)
-        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint.setTextFormat(Qt.TextFormat.RichText)
-        self.stack = QStackedWidget()
         self.log_view = LogView(self.manager)
-        self.banner = EngineBanner()
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(self.banner)
-        top_layout.addWidget(self.stack, 1)
-        self.failure = FailureStrip()
-        bottom = QWidget()
-        bottom_layout = QVBoxLayout(bottom)
-        bottom_layout.setContentsMargins(0, 0, 0, 0)
-        bottom_layout.addWidget(self.failure)
-        bottom_layout.addWidget(self.log_view, 1)
-        home = QSplitter(Qt.Orientation.Vertical)
-        home.addWidget(top)
-        home.addWidget(bottom)
-        home.setSizes([420, 200])
-        home.setChildrenCollapsible(False)
-        self.tabs = TabArea(home, view_factory)
+        self.home = HomePage(self.log_view)
+        self.banner, self.hint, self.stack, self.failure = (
+            self.home.banner,
+            self.home.hint,
+            self.home.stack,
+            self.home.failure,
+        )
+        self.tabs = TabArea(self.home, view_factory)
         self.commands = NotebookCommands(self.manager, self.runner, self.tabs, services.settings, services.paths, self)
         self.table = NotebookTable(self.model, self.commands, lambda: self.manager.engine_problem)
+        self.home.set_table(self.table)
         self.notebook_actions = WindowActions(
             self.current_notebook, lambda: self.manager.engine_problem, self.commands.run, self
         )
-        self.stack.addWidget(self.hint)
-        self.stack.addWidget(self.table)
+        self.table.addAction(self.notebook_actions[Act.REMOVE])  # Delete removes in the table, never inside a page
         self.setCentralWidget(self.tabs)
         self.tray = Tray(
             self.manager, self.commands, self.show_window, self.request_quit, self, new_notebook=self.new_notebook
         )
         self.gpu = GpuDock(services.nvml, self.manager, self.model, self)
-        self._build_toolbar()
+        self.toolbar = build_toolbar(
+            self,
+            self.notebook_actions,
+            self.new_notebook,
+            self.commands.stop_all,
+            self.open_preferences,
+            [self.gpu.toggleViewAction()],
+        )
+        self.status = WindowStatus(self.statusBar())
+        self.usage = UsageFeed(self.manager, self.model.set_usage)
         self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.commands.logs_requested.connect(self._show_logs)
         self.tray.notification_clicked.connect(self.focus_notebook)
@@ -112,6 +105,8 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(lambda _index: self._update_actions())
         self.banner.retry_requested.connect(self.refresh)
         self.banner.local_requested.connect(lambda: self.new_notebook(engine="local"))
+        self.status.gpu.clicked.connect(lambda: self.gpu.setVisible(not self.gpu.isVisible()))
+        self.gpu.gpus_changed.connect(self.status.set_gpus)
 
         self.model.reset(self.manager.list())
         for notebook in self.manager.list():
@@ -121,37 +116,6 @@ class MainWindow(QMainWindow):
         self._refresh = QTimer(self)
         self._refresh.timeout.connect(self.refresh)
         self._on_engine_problem(self.manager.engine_problem)
-
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Notebooks")
-        bar.setObjectName("main-toolbar")
-        bar.setMovable(False)
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.addToolBar(bar)
-
-        def add(text: str, slot: Callable[[], object], shortcut: str | None = None, tip: str = "") -> QAction:
-            action = bar.addAction(text)
-            action.triggered.connect(lambda _=False: slot())
-            if shortcut:
-                action.setShortcut(QKeySequence(shortcut))
-                action.setToolTip(with_shortcut(tip or text, shortcut))
-            return action
-
-        self.new_action = add("New notebook", self.new_notebook, NEW_SHORTCUT, "Create and start a notebook")
-        groups = (
-            (Act.OPEN, Act.OPEN_BROWSER, Act.COPY_URL, Act.SHOW_LOG),
-            (Act.START, Act.STOP, Act.RESTART),
-            (Act.REMOVE,),
-        )
-        for group in groups:
-            bar.addSeparator()
-            bar.addActions([self.notebook_actions[act] for act in group])
-        self.table.addAction(self.notebook_actions[Act.REMOVE])  # Delete removes in the table, never inside a page
-        bar.addSeparator()
-        self.stop_all_action = add("Stop all", self.commands.stop_all, tip="Stop every running notebook")
-        bar.addSeparator()
-        self.preferences_action = add("Preferences…", self.open_preferences, "Ctrl+,")
-        bar.addAction(self.gpu.toggleViewAction())
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -163,6 +127,9 @@ class MainWindow(QMainWindow):
         if refresh_ms > 0:
             self._refresh.start(refresh_ms)
         self.gpu.start(self.services.settings.gpu_sample_interval)
+        self.usage.start()
+        self._started = True
+        self._describe_engine()
 
     def refresh(self) -> None:
         """Catch up with the engines; Docker not answering shows the banner (rows are kept), not an error."""
@@ -176,6 +143,7 @@ class MainWindow(QMainWindow):
         self._shut_down = self._quitting = True
         self._refresh.stop()
         self.gpu.stop()
+        self.usage.stop()
         self.log_view.stop()
         self._unsubscribe()
         self._unsubscribe_engine()
@@ -210,6 +178,8 @@ class MainWindow(QMainWindow):
         """Rows of the engine go grey and unknown, the banner names the cause (its check reads the disk)."""
         self.model.set_engine_problem(problem)
         self._update_actions()
+        if self._started:
+            self._describe_engine()  # answering again, or not: the engine line says which
         if problem is None:
             self.banner.set_problem(None)
             return
@@ -220,6 +190,14 @@ class MainWindow(QMainWindow):
                 self.banner.set_problem(problem, diagnosis)
 
         self.runner.run("diagnose", explain())
+
+    def _describe_engine(self) -> None:
+        async def describe() -> None:
+            line = await self.services.engine_description()
+            if isValid(self):
+                self.status.set_engine(line)
+
+        self.runner.run("describe-engine", describe())
 
     def _selection_changed(self) -> None:
         selected = self.table.selected()
@@ -237,9 +215,11 @@ class MainWindow(QMainWindow):
         return self.table.selected()
 
     def _update_actions(self) -> None:
-        self.stack.setCurrentWidget(self.table if self.model.rowCount() else self.hint)
+        self.home.show_rows(self.model.rowCount() > 0)
         self.notebook_actions.update()
-        self.stop_all_action.setEnabled(any(n.state.active for n in self.model.notebooks()))
+        notebooks = self.model.notebooks()
+        self.toolbar.stop_all.setEnabled(any(n.state.active for n in notebooks))
+        self.status.set_notebooks(notebooks)
 
     def _show_logs(self, name: str) -> None:
         self.tabs.show_home()

@@ -27,7 +27,9 @@ from PySide6.QtGui import QBrush, QColor, QGuiApplication, QIcon, QPalette
 
 from desktop.core.models import Notebook, NotebookState
 from desktop.rows import EventKind, NotebookEvent
+from desktop.ui.cell_text import format_cpu, format_gpu_memory, format_memory, format_uptime, state_text
 from desktop.ui.notebook_actions import engine_away
+from desktop.ui.resource_usage import Usage
 from desktop.ui.resources import SPINNER_FRAMES, spinner_frame, state_icon
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -40,8 +42,10 @@ class Column(IntEnum):
     IMAGE = 3
     GPU = 4
     GPU_MEMORY = 5
-    URL = 6
-    UPTIME = 7
+    CPU = 6
+    MEMORY = 7
+    URL = 8
+    UPTIME = 9
 
 
 class Role(IntEnum):
@@ -56,49 +60,16 @@ HEADERS = {
     Column.IMAGE: "Image",
     Column.GPU: "GPU",
     Column.GPU_MEMORY: "GPU memory",
+    Column.CPU: "CPU",
+    Column.MEMORY: "Memory",
     Column.URL: "URL",
     Column.UPTIME: "Uptime",
 }
 LOCAL_IMAGE = "(local Python)"
 AWAY_TEXT = "unknown (Docker not reachable)"
+NUMBERS = {Column.GPU_MEMORY, Column.CPU, Column.MEMORY}
 READY_COLOUR = QColor("#1e7d32")
 FAILED_COLOUR = QColor("#c62828")
-
-
-def state_text(notebook: Notebook) -> str:
-    state = notebook.state
-    progress = notebook.pull_progress
-    if state is NotebookState.PULLING and progress and progress.bytes_total:
-        percent = 100 * progress.bytes_done // progress.bytes_total
-        return f"Pulling {percent}% ({progress.layers_done}/{progress.layers_total} layers)"
-    label = state.value.capitalize()
-    if state is NotebookState.FAILED and notebook.error:
-        return f"{label}: {notebook.error.splitlines()[0]}"  # the reason in plain sight, in full in the tooltip
-    return f"{label}…" if state.busy else label
-
-
-def format_gpu_memory(used: int | None) -> str:
-    if used is None:
-        return ""
-    if used >= 1 << 30:
-        return f"{used / (1 << 30):.1f} GiB"
-    return f"{used / (1 << 20):.0f} MiB"
-
-
-def format_uptime(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    total = int(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
 
 
 class NotebookTableModel(QAbstractTableModel):
@@ -107,6 +78,7 @@ class NotebookTableModel(QAbstractTableModel):
         self._rows: list[Notebook] = []
         self._gpu_memory: dict[str, int] = {}  # notebook name -> bytes over all GPUs (GpuUsage.per_notebook)
         self._problem: str | None = None  # the Docker engine's, while it does not answer
+        self._usage: dict[str, Usage] = {}  # notebook name -> CPU and memory now
         self._clock = clock
         self._frame = 0
         self._timer = QTimer(self)
@@ -147,6 +119,18 @@ class NotebookTableModel(QAbstractTableModel):
         for row, notebook in enumerate(self._rows):
             if old.get(notebook.name) != self._gpu_memory.get(notebook.name):
                 self._cell_changed(row, Column.GPU_MEMORY)
+
+    def set_usage(self, usage: dict[str, Usage]) -> None:
+        """New CPU and memory figures: dataChanged for the cells whose value changed, nothing else."""
+        old, self._usage = self._usage, dict(usage)
+        for row, notebook in enumerate(self._rows):
+            before, now = old.get(notebook.name), self._usage.get(notebook.name)
+            if before != now:
+                self._cell_changed(row, Column.CPU)
+                self._cell_changed(row, Column.MEMORY)
+
+    def usage(self, name: str) -> Usage | None:
+        return self._usage.get(name)
 
     def set_engine_problem(self, problem: str | None) -> None:
         """The engine's problem (None: it answers): the rows of its notebooks change look."""
@@ -228,7 +212,7 @@ class NotebookTableModel(QAbstractTableModel):
             return self._away_data(notebook, column, role)
         if column is Column.STATE:
             return self._state_data(notebook, role)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column is Column.GPU_MEMORY:
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in NUMBERS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and column in (Column.IMAGE, Column.URL):
             return self._display(notebook, column) or None
@@ -256,6 +240,10 @@ class NotebookTableModel(QAbstractTableModel):
             return notebook.spec.gpu_label
         if column is Column.GPU_MEMORY:
             return format_gpu_memory(self._gpu_memory.get(notebook.name))
+        if column is Column.CPU:
+            return "" if self.away(notebook) else format_cpu(self._usage.get(notebook.name))
+        if column is Column.MEMORY:
+            return "" if self.away(notebook) else format_memory(self._usage.get(notebook.name))
         if column is Column.URL:
             return notebook.url or ""
         return "" if self.away(notebook) else format_uptime(notebook.uptime(self._clock()))
@@ -267,6 +255,11 @@ class NotebookTableModel(QAbstractTableModel):
             return notebook.uptime(self._clock()) or -1.0
         if column is Column.GPU_MEMORY:
             return self._gpu_memory.get(notebook.name, -1)
+        usage = self._usage.get(notebook.name)
+        if column is Column.CPU:
+            return -1.0 if usage is None or usage.cpu_percent is None else usage.cpu_percent
+        if column is Column.MEMORY:
+            return -1 if usage is None or usage.memory is None else usage.memory
         return self._display(notebook, column).lower()
 
     def _state_data(self, notebook: Notebook, role: int) -> Any:

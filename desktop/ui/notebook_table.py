@@ -6,13 +6,26 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QStyle, QTableView, QWidget
 
 from desktop.core.models import Notebook
 from desktop.ui.commands import NotebookCommands
 from desktop.ui.notebook_actions import fill_menu
 from desktop.ui.notebook_model import Column, NotebookSortProxy, NotebookTableModel, Role
 from desktop.ui.pull_delegate import PullProgressDelegate
+
+# What a cell typically holds, to size its column by (the image column takes the rest).
+SAMPLES = {
+    Column.NAME: "segmentation-big",
+    Column.STATE: "Pulling 100% (10/12 layers)",
+    Column.ENGINE: "docker",
+    Column.GPU: "GPU 0,1,2",
+    Column.GPU_MEMORY: "GPU memory",
+    Column.CPU: "100.0%",
+    Column.MEMORY: "10.5 GiB / 16.0 GiB",
+    Column.URL: "http://127.0.0.1:65535/",
+    Column.UPTIME: "23h 59m",
+}
 
 
 class NotebookTable(QTableView):
@@ -32,6 +45,8 @@ class NotebookTable(QTableView):
         self._problem = problem
         self.proxy = NotebookSortProxy(self)
         self.proxy.setSourceModel(model)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(-1)  # the filter box matches any column
         self.setModel(self.proxy)
         self.setSortingEnabled(True)
         self.sortByColumn(Column.NAME, Qt.SortOrder.AscendingOrder)
@@ -46,22 +61,21 @@ class NotebookTable(QTableView):
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(Column.IMAGE, QHeaderView.ResizeMode.Stretch)
-        widths = (
-            (Column.NAME, 150),
-            (Column.STATE, 170),
-            (Column.ENGINE, 70),
-            (Column.GPU, 80),
-            (Column.GPU_MEMORY, 95),
-            (Column.URL, 190),
-        )
-        for column, width in widths:
-            self.setColumnWidth(column, width)
+        header.setMinimumSectionSize(self.fontMetrics().horizontalAdvance("CPU") + 24)
+        self.set_default_widths()
         self.pull_delegate = PullProgressDelegate(self)
         self.setItemDelegateForColumn(Column.STATE, self.pull_delegate)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._context_menu)
         self.doubleClicked.connect(self._open)
         self.selectionModel().selectionChanged.connect(lambda *_: self.selection_changed.emit())
+
+    def set_default_widths(self) -> None:
+        """Wide enough for what the columns usually hold, in the font in use (not fixed pixels)."""
+        metrics = self.fontMetrics()
+        pad = 2 * self.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin) + 24  # icon / sort arrow
+        for column, sample in SAMPLES.items():
+            self.setColumnWidth(column, metrics.horizontalAdvance(sample) + pad)
 
     def selected(self) -> Notebook | None:
         rows = self.selectionModel().selectedRows()

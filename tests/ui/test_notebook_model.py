@@ -53,7 +53,7 @@ def test_changed_event_is_a_row_update_not_a_reset(qtbot: QtBot) -> None:
     assert (top.row(), bottom.row(), top.column(), bottom.column()) == (1, 1, 0, len(Column) - 1)
     assert not resets
     row = [model.index(1, c).data() for c in Column]
-    assert row == ["a", "Ready", "docker", "img/a:1", "CPU", "", "http://127.0.0.1:9999/", "1m 15s"]
+    assert row == ["a", "Ready", "docker", "img/a:1", "CPU", "", "", "", "http://127.0.0.1:9999/", "1m 15s"]
     assert all("secret" not in str(v) for v in row)
     assert model.index(1, Column.STATE).data(Qt.ItemDataRole.ForegroundRole).color() == READY_COLOUR
 
@@ -124,6 +124,8 @@ def test_headers_and_shape() -> None:
         "Image",
         "GPU",
         "GPU memory",
+        "CPU",
+        "Memory",
         "URL",
         "Uptime",
     ]
