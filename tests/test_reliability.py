@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,8 @@ from desktop.manager import NotebookManager
 from desktop.services import build_services
 from desktop.settings import load_settings
 from desktop.store import Paths, SpecStore
-from tests.conftest import TEST_PREFIX, Engine, arun
+from tests.conftest import TEST_PREFIX, Engine, arun, need
+from tests.support.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.docker
 
@@ -132,15 +134,21 @@ def test_launch_interrupted_before_start_is_cleaned_up(labdock_home: Path, image
     arun(scenario())
 
 
-def test_engine_down_then_back(labdock_home: Path, images, docker_engine: Engine) -> None:
-    from tests.conftest import need
-
-    need(
-        docker_engine.daemon is not None and docker_engine.daemon.restartable,
-        "the test engine was not started by the tests, so they may not restart it",
-    )
+def test_engine_down_then_back(
+    labdock_home: Path, images: Any, docker_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker goes away and comes back: rows kept meanwhile, everything recovers by itself. The daemon
+    itself is stopped when this session started it; when it shares another session's daemon, the
+    engine's socket goes away instead (a proxy in front of it stops), so the other session keeps its engine."""
     daemon = docker_engine.daemon
-    assert daemon is not None
+    proxy: FaultProxy | None = None
+    if daemon is not None and daemon.restartable:
+        go_away, come_back = daemon.stop_engine, daemon.start_engine
+    else:
+        need(docker_engine.url.startswith("unix://"), "the test engine is neither ours to restart nor a unix socket")
+        proxy = FaultProxy(docker_engine.url).start()
+        monkeypatch.setenv("DOCKER_HOST", proxy.url)
+        go_away, come_back = proxy.go_away, proxy.start
     problems: list[str | None] = []
 
     async def scenario() -> None:
@@ -148,14 +156,14 @@ def test_engine_down_then_back(labdock_home: Path, images, docker_engine: Engine
         mgr.subscribe_engine(problems.append)
         notebook = await mgr.create(spec("survivor", images.plain))
         assert notebook.state is NotebookState.READY
-        await asyncio.to_thread(daemon.stop_engine)
+        await asyncio.to_thread(go_away)
         try:
             assert await mgr.refresh() is False
             assert mgr.engine_problem and "Docker is not reachable" in mgr.engine_problem
             assert [n.name for n in mgr.list()] == ["survivor"]  # the rows are kept
             assert notebook.state is NotebookState.READY
         finally:
-            await asyncio.to_thread(daemon.start_engine)
+            await asyncio.to_thread(come_back)
         assert await mgr.refresh() is True
         assert mgr.engine_problem is None
         assert notebook.state is NotebookState.READY
@@ -163,7 +171,11 @@ def test_engine_down_then_back(labdock_home: Path, images, docker_engine: Engine
         await mgr.stop("survivor")
         await mgr.close()
 
-    arun(scenario())
+    try:
+        arun(scenario())
+    finally:
+        if proxy is not None:
+            proxy.stop()
     assert problems[0] and problems[-1] is None
 
 

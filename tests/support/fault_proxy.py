@@ -114,7 +114,8 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         # A short folder of our own: a unix socket path must stay under 108 bytes.
-        self._dir = Path(tempfile.mkdtemp(prefix="ldfp-", dir="/tmp"))
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="ldfp-", dir="/tmp"))
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -133,13 +134,22 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
+        self.go_away()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def go_away(self) -> None:
+        """The engine vanishes for its clients, socket file and all, as when dockerd stops; `start()`
+        brings it back at the same address."""
         if self._loop is not None and self._stopping is not None:
             with contextlib.suppress(RuntimeError):  # its loop already ended
                 self._loop.call_soon_threadsafe(self._stopping.set)
         if self._thread is not None:
             self._thread.join(10)
+            self._thread = None
         if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            (self._dir / "docker.sock").unlink(missing_ok=True)
 
     def __enter__(self) -> FaultProxy:
         return self.start()
