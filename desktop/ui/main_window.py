@@ -19,7 +19,7 @@ from desktop.core.models import Notebook, NotebookState
 from desktop.rows import EventKind, NotebookEvent
 from desktop.services import Services
 from desktop.settings import QUIT_STOP
-from desktop.ui import quit_flow, tab_states
+from desktop.ui import quit_flow, tab_states, window_layout
 from desktop.ui.commands import NotebookCommands
 from desktop.ui.engine_diagnosis import diagnose
 from desktop.ui.gpu_dock import GpuDock
@@ -34,13 +34,13 @@ from desktop.ui.preferences_dialog import PreferencesDialog
 from desktop.ui.preferences_flow import apply_preferences
 from desktop.ui.resources import app_icon, state_icon
 from desktop.ui.tab_area import TabArea
+from desktop.ui.tab_opener import TabOpener
 from desktop.ui.tasks import TaskRunner
 from desktop.ui.tray import Tray
 from desktop.ui.usage_feed import UsageFeed
 from desktop.ui.window_status import WindowStatus
 from desktop.ui.window_toolbar import build_toolbar
 
-ENDED = {NotebookState.STOPPING, NotebookState.STOPPED, NotebookState.FAILED}
 REFRESH_MS = 3000
 
 
@@ -55,8 +55,8 @@ class MainWindow(QMainWindow):
         self._told_about_tray = False
         self._quitting = False
         self._shut_down = False
-        self._open_when_ready: set[str] = set()  # names whose tab opens as soon as they are READY
         self._started = False
+        self._tabs_restored = False
         self.setWindowTitle("Labdock")
         self.setWindowIcon(app_icon())
         self.resize(1100, 680)
@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
         )
         self.tabs = TabArea(self.home, view_factory)
         self.commands = NotebookCommands(self.manager, self.runner, self.tabs, services.settings, services.paths, self)
+        self.opener = TabOpener(self.manager, self.commands, self.tabs)
         self.table = NotebookTable(self.model, self.commands, lambda: self.manager.engine_problem)
         self.home.set_table(self.table)
         self.notebook_actions = WindowActions(
@@ -116,6 +117,8 @@ class MainWindow(QMainWindow):
         self._refresh = QTimer(self)
         self._refresh.timeout.connect(self.refresh)
         self._on_engine_problem(self.manager.engine_problem)
+        self.layout_state = window_layout.load(services.paths)
+        window_layout.apply_window(self.layout_state, self)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -123,6 +126,7 @@ class MainWindow(QMainWindow):
         """Adopt what already runs, then catch up with other Labdock processes every few seconds."""
         if self.tray.available():
             self.tray.show()
+        window_layout.apply_contents(self.layout_state, self.home, self.table.horizontalHeader())
         self.refresh()
         if refresh_ms > 0:
             self._refresh.start(refresh_ms)
@@ -134,13 +138,21 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         """Catch up with the engines; Docker not answering shows the banner (rows are kept), not an error."""
         if not self.runner.running("restore"):
-            self.runner.run("restore", self.manager.refresh(), "Could not read the notebooks")
+            task = self.runner.run("restore", self.manager.refresh(), "Could not read the notebooks")
+            if not self._tabs_restored:
+                self._tabs_restored = True
+                task.add_done_callback(lambda _task: self.runner.run("reopen-tabs", self._reopen_tabs()))
+
+    async def _reopen_tabs(self) -> None:
+        if not self._shut_down:
+            await self.opener.reopen(self.layout_state.tabs, self.layout_state.current)
 
     def shutdown(self) -> None:
         """Detach from the manager (the window is going away); safe to call twice."""
         if self._shut_down:
             return
         self._shut_down = self._quitting = True
+        self._save_layout()
         self._refresh.stop()
         self.gpu.stop()
         self.usage.stop()
@@ -148,6 +160,17 @@ class MainWindow(QMainWindow):
         self._unsubscribe()
         self._unsubscribe_engine()
         self.tray.icon.hide()
+
+    def _save_layout(self) -> None:
+        front = self.tabs.currentWidget()
+        self.layout_state = window_layout.capture(
+            self,
+            self.home,
+            self.table.horizontalHeader(),
+            [tab.name for tab in self.tabs.notebook_tabs()],
+            front.name if isinstance(front, NotebookTab) else None,
+        )
+        window_layout.save(self.services.paths, self.layout_state)
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -164,12 +187,7 @@ class MainWindow(QMainWindow):
             self.log_view.on_notebook_changed(notebook)
         if notebook.name == self.log_view.name:
             self.failure.show_notebook(None if event.kind is EventKind.REMOVED else notebook)
-        if notebook.name in self._open_when_ready and event.kind is not EventKind.REMOVED:
-            if notebook.state is NotebookState.READY:
-                self._open_when_ready.discard(notebook.name)
-                self.commands.open_tab(notebook.name)
-            elif notebook.state in ENDED:
-                self._open_when_ready.discard(notebook.name)
+        self.opener.on_change(notebook, removed=event.kind is EventKind.REMOVED)
         if event.kind is EventKind.ADDED and self.table.selected() is None:
             self.table.select_name(notebook.name)
         self._update_actions()
@@ -256,16 +274,11 @@ class MainWindow(QMainWindow):
         return dialog
 
     def open_notebook(self, name: str) -> None:
-        """Bring the window up on `name`'s tab; one still starting (or not listed yet: the window has
-        only begun to look) opens as soon as it is READY."""
+        """Bring the window up on `name`'s tab (once it is ready)."""
         self.show_window()
-        notebook = next((n for n in self.manager.list() if n.name == name), None)
-        if notebook is not None and notebook.state is NotebookState.READY:
-            self.commands.open_tab(name)
-        elif notebook is None or notebook.state.busy:
-            self._open_when_ready.add(name)
-        else:
-            self.statusBar().showMessage(f"'{name}' is {notebook.state.value}: start it to open it.", 8000)
+        why_not = self.opener.open(name)
+        if why_not:
+            self.statusBar().showMessage(why_not, 8000)
 
     def focus_notebook(self, name: str) -> None:
         """Bring the window up on `name`: its tab when it is ready, else its row and log (a failure's
@@ -288,7 +301,7 @@ class MainWindow(QMainWindow):
     def _create(self, dialog: NewNotebookDialog) -> None:
         spec = dialog.spec()
         if self.services.settings.open_when_ready:
-            self._open_when_ready.add(spec.name)
+            self.opener.when_ready(spec.name)
         self.commands.create(spec)
         self.tabs.show_home()
 
