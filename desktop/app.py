@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop.ui.main_window import MainWindow
     from desktop.ui.resources import app_icon
     from desktop.ui.signals import SignalWatcher
+    from desktop.ui.theme import apply_choice
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # QtWebEngine is loaded only when the first tab opens; it needs this set before the app exists.
@@ -61,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabdockError as exc:
         QMessageBox.critical(None, "Labdock", str(exc))
         return 1
+    apply_choice(app, services.settings.theme)
     done: asyncio.Future[None] = loop.create_future()
 
     def finish() -> None:

@@ -14,18 +14,20 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
+from shiboken6 import isValid
 
 from desktop import browser_launch
 from desktop.core.models import NotebookSpec
 from desktop.manager import NotebookManager
 from desktop.settings import Settings, save_settings
 from desktop.store import Paths
-from desktop.ui.lab_prefs import turn_off_news
+from desktop.ui import theme
+from desktop.ui.lab_prefs import prepare_lab
 from desktop.ui.notebook_actions import Act
 from desktop.ui.remove_dialog import RemoveChoice, ask_remove
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
-from desktop.ui.unsaved import UnsavedGuard
+from desktop.ui.unsaved import UnsavedGuard, dirty_documents
 
 
 class NotebookCommands(QObject):
@@ -51,6 +53,7 @@ class NotebookCommands(QObject):
             parent, name, manager.get(name).spec.work_dir
         )
         self.guard = UnsavedGuard(tabs, parent)
+        self.dark: Callable[[], bool] = theme.is_dark  # JupyterLab's theme follows ours
 
     async def _may_end(self, names: list[str], doing: str) -> bool:
         return await self.guard.may_end(names, doing)
@@ -65,21 +68,42 @@ class NotebookCommands(QObject):
         return self.runner.run(name, self._open_tab(name), f"Could not open '{name}'")
 
     async def _open_tab(self, name: str) -> None:
+        url = await self.lab_url(name)
+        if isValid(self.tabs):  # the window may have gone meanwhile
+            self.tabs.open(name, url)
+
+    async def lab_url(self, name: str) -> str:
+        """The URL that logs a tab in, once JupyterLab's preferences (news, theme) are set."""
         url = await self.manager.url_with_token(name)
-        await turn_off_news(url)
-        self.tabs.open(name, url)
+        await prepare_lab(url, self.dark())
+        return url
 
     def reload_tabs(self, name: str) -> asyncio.Task[Any]:
         """The notebook is ready again (new URL, new token): its stopped tabs load it."""
 
         async def run() -> None:
-            url = await self.manager.url_with_token(name)
-            await turn_off_news(url)
-            for tab in self.tabs.notebook_tabs(name):
+            url = await self.lab_url(name)
+            for tab in self.tabs.notebook_tabs(name) if isValid(self.tabs) else []:
                 if tab.stale:
                     tab.load(url)
 
         return self.runner.run(name, run(), f"Could not open '{name}' again")
+
+    def retheme(self, name: str) -> asyncio.Task[Any]:
+        """Labdock turned light or dark: JupyterLab's theme follows; a page with unsaved work keeps its
+        look until it loads again (a reload now would ask about the work), the others reload."""
+
+        async def run() -> None:
+            url = await self.lab_url(name)
+            for tab in self.tabs.notebook_tabs(name) if isValid(self.tabs) else []:
+                if tab.stale:
+                    continue
+                if await dirty_documents(tab):
+                    self.message.emit(f"'{name}' has unsaved changes: its new theme shows when it next loads")
+                else:
+                    tab.load(url)
+
+        return self.runner.run(f"theme:{name}", run(), f"Could not change the theme of '{name}'")
 
     def open_in_browser(self, name: str) -> asyncio.Task[Any]:
         """Through a private redirect page, so the token is on no command line (see browser_launch)."""

@@ -10,14 +10,13 @@ from collections import deque
 from collections.abc import Sequence
 
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtGui import QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
 from desktop.gpu import GpuSample, GpuUsage, GpuUser, Inventory
+from desktop.ui import theme
 
 GiB = float(1 << 30)
-UTIL_COLOR = QColor(52, 120, 246)
-MEMORY_COLOR = QColor(230, 126, 34)
 
 
 def gib(value: int) -> str:
@@ -52,7 +51,12 @@ class HistoryGraph(QWidget):
         painter.setPen(QPen(self.palette().mid().color(), 1, Qt.PenStyle.DotLine))
         painter.drawLine(rect.left(), rect.center().y(), rect.right(), rect.center().y())
         step = rect.width() / max(1, (self.utilization.maxlen or 1) - 1)
-        for values, color in ((self.memory, MEMORY_COLOR), (self.utilization, UTIL_COLOR)):
+        palette = self.palette()  # the lines' colours follow the theme
+        lines = (
+            (self.memory, theme.accent(theme.ORANGE, palette)),
+            (self.utilization, theme.accent(theme.BLUE, palette)),
+        )
+        for values, color in lines:
             painter.setPen(QPen(color, 1.5))
             offset = rect.right() - step * (len(values) - 1)
             for line in _runs(values):

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QCheckBox, QLabel, QVBoxLayout, QWidget
 
 from desktop.core.models import ALL_GPUS
 from desktop.gpu import OTHER, GpuUsage, Inventory
+from desktop.ui import theme
 
 GiB = float(1 << 30)
 
@@ -42,7 +43,7 @@ class GpuPicker(QWidget):
         self.note.setVisible(not inventory.gpus)
         self.warning = QLabel()
         self.warning.setWordWrap(True)
-        self.warning.setStyleSheet("color: #b35c00")
+        theme.colour_text(self.warning, theme.warning_colour())
         self.warning.setVisible(False)
         layout.addWidget(self.note)
         layout.addWidget(self.warning)

@@ -1,9 +1,10 @@
-"""JupyterLab preferences we set on a notebook's server before the first page load.
+"""JupyterLab preferences we set on a notebook's server before a page loads.
 
 JupyterLab 4 asks "Would you like to get notified about official Jupyter news?" on first load unless the
 `fetchNews` setting is decided; the server already runs with news off (--LabApp.news_url=None), so we
-answer "false" through the settings REST API. The user's other notification settings are kept.
-The request carries the token, so it never goes through an HTTP proxy, whatever the environment says.
+answer "false" through the settings REST API. Its theme follows Labdock's (light or dark), set the same
+way. The user's other settings are kept. The requests carry the token, so they never go through an HTTP
+proxy, whatever the environment says.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 log = logging.getLogger(__name__)
 
 NOTIFICATION_PLUGIN = "@jupyterlab/apputils-extension:notification"
+THEMES_PLUGIN = "@jupyterlab/apputils-extension:themes"
+LIGHT_THEME, DARK_THEME = "JupyterLab Light", "JupyterLab Dark"
 # An empty ProxyHandler: http_proxy / all_proxy (and the system's proxy settings) do not apply.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -48,6 +51,35 @@ def _turn_off_news(base_url: str, token: str) -> None:
         return
     user["fetchNews"] = "false"
     _request(url, token, "PUT", json.dumps({"raw": json.dumps(user)}).encode())
+
+
+def _set_theme(base_url: str, token: str, dark: bool) -> None:
+    url = f"{base_url}lab/api/settings/{THEMES_PLUGIN}"
+    current = _request(url, token).get("settings")
+    user = dict(current) if isinstance(current, dict) else {}
+    wanted = DARK_THEME if dark else LIGHT_THEME
+    if user.get("theme") == wanted and user.get("adaptive-theme") is False:
+        return
+    user["theme"] = wanted
+    user["adaptive-theme"] = False  # ours decides, not the page's own idea of the system's scheme
+    _request(url, token, "PUT", json.dumps({"raw": json.dumps(user)}).encode())
+
+
+async def prepare_lab(url_with_token: str, dark: bool) -> None:
+    """News off and the theme set, before a page loads. Best effort: a server that refuses only means
+    the user sees JupyterLab's own question, or its default theme."""
+    base_url, token = split_token(url_with_token)
+    if token is None:
+        return
+
+    def run() -> None:
+        _turn_off_news(base_url, token)
+        _set_theme(base_url, token, dark)
+
+    try:
+        await asyncio.to_thread(run)
+    except (OSError, ValueError) as exc:
+        log.info("could not set JupyterLab's preferences on %s: %s", base_url, exc)
 
 
 async def turn_off_news(url_with_token: str) -> None:

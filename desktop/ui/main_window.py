@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow
 from shiboken6 import isValid
@@ -36,6 +36,7 @@ from desktop.ui.resources import app_icon, state_icon
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tab_opener import TabOpener
 from desktop.ui.tasks import TaskRunner
+from desktop.ui.theme import PALETTE_EVENTS, ThemeWatcher
 from desktop.ui.tray import Tray
 from desktop.ui.usage_feed import UsageFeed
 from desktop.ui.window_status import WindowStatus
@@ -108,6 +109,8 @@ class MainWindow(QMainWindow):
         self.banner.local_requested.connect(lambda: self.new_notebook(engine="local"))
         self.status.gpu.clicked.connect(lambda: self.gpu.setVisible(not self.gpu.isVisible()))
         self.gpu.gpus_changed.connect(self.status.set_gpus)
+        self.theme = ThemeWatcher(self)
+        self.theme.changed.connect(self._on_theme)
 
         self.model.reset(self.manager.list())
         for notebook in self.manager.list():
@@ -208,6 +211,19 @@ class MainWindow(QMainWindow):
                 self.banner.set_problem(problem, diagnosis)
 
         self.runner.run("diagnose", explain())
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in PALETTE_EVENTS:
+            self.theme.check()
+        super().changeEvent(event)
+
+    def _on_theme(self, _dark: bool) -> None:
+        """Light or dark now: rows repaint in the new colours, JupyterLab in the tabs follows."""
+        self.model.repaint()
+        ready = {n.name for n in self.manager.list() if n.state is NotebookState.READY}
+        for name in dict.fromkeys(tab.name for tab in self.tabs.notebook_tabs()):
+            if name in ready:
+                self.commands.retheme(name)
 
     def _describe_engine(self) -> None:
         async def describe() -> None:

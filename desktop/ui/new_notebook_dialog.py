@@ -38,10 +38,8 @@ from desktop.core.validation import name_problem, parse_memory, validate_image
 from desktop.gpu import GpuUsage
 from desktop.settings import IMAGE_PRESETS, Settings
 from desktop.store import Paths
+from desktop.ui import theme
 from desktop.ui.gpu_picker import GpuPicker
-
-PROBLEM_STYLE = "color: #c62828;"
-
 
 ENGINES = (("Docker (container)", "docker"), ("Local (process on this computer, no Docker)", "local"))
 
@@ -139,7 +137,7 @@ class NewNotebookDialog(QDialog):
 
     def _problem_label(self) -> QLabel:
         label = QLabel()
-        label.setStyleSheet(PROBLEM_STYLE)
+        theme.colour_text(label, theme.failed_colour())
         label.setWordWrap(True)
         label.hide()
         return label

@@ -23,10 +23,11 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QBrush, QColor, QGuiApplication, QIcon, QPalette
+from PySide6.QtGui import QBrush, QGuiApplication, QIcon, QPalette
 
 from desktop.core.models import Notebook, NotebookState
 from desktop.rows import EventKind, NotebookEvent
+from desktop.ui import theme
 from desktop.ui.cell_text import format_cpu, format_gpu_memory, format_memory, format_uptime, state_text
 from desktop.ui.notebook_actions import engine_away
 from desktop.ui.resource_usage import Usage
@@ -68,8 +69,6 @@ HEADERS = {
 LOCAL_IMAGE = "(local Python)"
 AWAY_TEXT = "unknown (Docker not reachable)"
 NUMBERS = {Column.GPU_MEMORY, Column.CPU, Column.MEMORY}
-READY_COLOUR = QColor("#1e7d32")
-FAILED_COLOUR = QColor("#c62828")
 
 
 class NotebookTableModel(QAbstractTableModel):
@@ -131,6 +130,11 @@ class NotebookTableModel(QAbstractTableModel):
 
     def usage(self, name: str) -> Usage | None:
         return self._usage.get(name)
+
+    def repaint(self) -> None:
+        """Every cell again (the theme changed: colours come from the palette when painted)."""
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(Column) - 1))
 
     def set_engine_problem(self, problem: str | None) -> None:
         """The engine's problem (None: it answers): the rows of its notebooks change look."""
@@ -268,9 +272,9 @@ class NotebookTableModel(QAbstractTableModel):
             return spinner_frame(self._frame) if state.busy else state_icon(state)
         if role == Qt.ItemDataRole.ForegroundRole:
             if state is NotebookState.READY:
-                return QBrush(READY_COLOUR)
+                return QBrush(theme.ready_colour())
             if state is NotebookState.FAILED:
-                return QBrush(FAILED_COLOUR)
+                return QBrush(theme.failed_colour())
         if role == Qt.ItemDataRole.ToolTipRole:
             return notebook.error
         return None

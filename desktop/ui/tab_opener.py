@@ -51,14 +51,17 @@ class TabOpener:
 
     async def reopen(self, names: list[str], current: str | None) -> None:
         """The tabs of the last session, in their order, `current` in front (else the Notebooks page)."""
-        opening = []
+        ready = []
         for name in names:
             notebook = self._find(name)
             if notebook is not None and notebook.state is NotebookState.READY:
-                opening.append(self.commands.open_tab(name))
+                ready.append(name)
             elif notebook is not None and notebook.state.busy:
                 self.pending.add(name)
-        await asyncio.gather(*opening, return_exceptions=True)
+        urls = await asyncio.gather(*(self.commands.lab_url(name) for name in ready), return_exceptions=True)
+        for name, url in zip(ready, urls, strict=True):
+            if isinstance(url, str):  # one that stopped meanwhile is left out
+                self.tabs.open(name, url)
         front = self.tabs.notebook_tabs(current) if current else []
         if front:
             self.tabs.setCurrentWidget(front[0])

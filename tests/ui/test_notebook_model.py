@@ -8,14 +8,13 @@ from pytestqt.qtbot import QtBot
 from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
 from desktop.rows import EventKind, NotebookEvent
 from desktop.ui.notebook_model import (
-    FAILED_COLOUR,
-    READY_COLOUR,
     Column,
     NotebookSortProxy,
     NotebookTableModel,
     Role,
     format_uptime,
 )
+from desktop.ui.theme import failed_colour, ready_colour
 
 NOW = 10_000.0
 
@@ -55,7 +54,7 @@ def test_changed_event_is_a_row_update_not_a_reset(qtbot: QtBot) -> None:
     row = [model.index(1, c).data() for c in Column]
     assert row == ["a", "Ready", "docker", "img/a:1", "CPU", "", "", "", "http://127.0.0.1:9999/", "1m 15s"]
     assert all("secret" not in str(v) for v in row)
-    assert model.index(1, Column.STATE).data(Qt.ItemDataRole.ForegroundRole).color() == READY_COLOUR
+    assert model.index(1, Column.STATE).data(Qt.ItemDataRole.ForegroundRole).color() == ready_colour()
 
 
 def test_failed_row_is_red_with_the_reason_as_tooltip() -> None:
@@ -63,7 +62,7 @@ def test_failed_row_is_red_with_the_reason_as_tooltip() -> None:
     index = model.index(0, Column.STATE)
     assert index.data() == "Failed: the server stopped: exit 1"
     assert index.data(Qt.ItemDataRole.ToolTipRole) == "the server stopped: exit 1"
-    assert index.data(Qt.ItemDataRole.ForegroundRole).color() == FAILED_COLOUR
+    assert index.data(Qt.ItemDataRole.ForegroundRole).color() == failed_colour()
 
 
 def test_busy_rows_show_a_turning_indicator(qtbot: QtBot) -> None:
