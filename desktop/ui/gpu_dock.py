@@ -1,5 +1,10 @@
 """The window's GPU side: the GPU panel in a dock widget, fed by a GpuFeed, and the table's GPU memory
-column and open New-notebook dialogs kept up to date from the same rounds."""
+column and open New-notebook dialogs kept up to date from the same rounds.
+
+Without a GPU the dock stays hidden (the status bar says why). With GPUs it can be closed and brought
+back (toolbar, status bar), and where it shows is remembered apart for the Notebooks page and for the
+notebook tabs: by default it shows beside the table and leaves JupyterLab the whole width.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 from shiboken6 import isValid
 
@@ -18,6 +24,8 @@ from desktop.ui.gpu_picker import GpuPicker
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
 from desktop.ui.notebook_model import NotebookTableModel
 
+PAGE_HOME, PAGE_TAB = "home", "tabs"
+
 
 class GpuDock(QDockWidget):
     gpus_changed = Signal(object, object)  # (Inventory, tuple[GpuSample, ...]): for the status bar
@@ -26,7 +34,9 @@ class GpuDock(QDockWidget):
         super().__init__("GPUs", window)
         self.setObjectName("gpu-dock")
         self.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         self.nvml = nvml
         self.model = model
@@ -35,6 +45,11 @@ class GpuDock(QDockWidget):
         self.setWidget(self.panel)
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self)
         self.toggleViewAction().setText("GPU panel")
+        self.toggleViewAction().setToolTip("Show or hide the GPU panel (remembered apart for notebook tabs)")
+        self.toggleViewAction().triggered.connect(self._chosen)
+        self.available: bool | None = None  # None until the inventory is read
+        self.wanted = {PAGE_HOME: True, PAGE_TAB: False}  # where the user wants it, per kind of page
+        self.page = PAGE_HOME
         self.feed = GpuFeed(nvml, manager)
         self.feed.subscribe(self._on_round)
         self.inventory: Inventory | None = None
@@ -66,8 +81,33 @@ class GpuDock(QDockWidget):
         inventory = await self.load_inventory()  # GPU names first, so the cards are titled right
         if isValid(self.panel):
             self.panel.set_inventory(inventory)
+            self.available = bool(inventory.gpus)
+            self.toggleViewAction().setEnabled(self.available)
+            self._show_as_wanted()
             self.gpus_changed.emit(inventory, ())
             self.feed.start(self.interval)
+
+    def set_page(self, page: str) -> None:
+        """The window shows PAGE_HOME or a notebook tab (PAGE_TAB) now."""
+        self.page = page
+        self._show_as_wanted()
+
+    def toggle(self) -> None:
+        if self.available:
+            self.wanted[self.page] = not self.isVisible()
+            self._show_as_wanted()
+
+    def _chosen(self, shown: bool) -> None:
+        self.wanted[self.page] = shown
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.wanted[self.page] = False  # its own close button
+        super().closeEvent(event)
+
+    def _show_as_wanted(self) -> None:
+        if self.available is None:
+            return  # not known yet: as the saved layout left it
+        self.setVisible(self.available and self.wanted[self.page])
 
     def _on_round(self, samples: tuple[GpuSample, ...], usage: GpuUsage) -> None:
         if not isValid(self.panel):

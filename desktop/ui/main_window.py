@@ -22,7 +22,7 @@ from desktop.settings import QUIT_STOP
 from desktop.ui import quit_flow, tab_states, window_layout
 from desktop.ui.commands import NotebookCommands
 from desktop.ui.engine_diagnosis import diagnose
-from desktop.ui.gpu_dock import GpuDock
+from desktop.ui.gpu_dock import PAGE_HOME, PAGE_TAB, GpuDock
 from desktop.ui.home_page import HomePage
 from desktop.ui.log_view import LogView
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
@@ -104,10 +104,10 @@ class MainWindow(QMainWindow):
         self.tabs.on_close = self._close_tab
         self.failure.edit_requested.connect(self.edit_notebook)
         self.table.selection_changed.connect(self._selection_changed)
-        self.tabs.currentChanged.connect(lambda _index: self._update_actions())
+        self.tabs.currentChanged.connect(self._page_changed)
         self.banner.retry_requested.connect(self.refresh)
         self.banner.local_requested.connect(lambda: self.new_notebook(engine="local"))
-        self.status.gpu.clicked.connect(lambda: self.gpu.setVisible(not self.gpu.isVisible()))
+        self.status.gpu.clicked.connect(self.gpu.toggle)
         self.gpu.gpus_changed.connect(self.status.set_gpus)
         self.theme = ThemeWatcher(self)
         self.theme.changed.connect(self._on_theme)
@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self._on_engine_problem(self.manager.engine_problem)
         self.layout_state = window_layout.load(services.paths)
         window_layout.apply_window(self.layout_state, self)
+        self.gpu.wanted.update(self.layout_state.gpu_dock)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -172,6 +173,7 @@ class MainWindow(QMainWindow):
             self.table.horizontalHeader(),
             [tab.name for tab in self.tabs.notebook_tabs()],
             front.name if isinstance(front, NotebookTab) else None,
+            self.gpu.wanted,
         )
         window_layout.save(self.services.paths, self.layout_state)
 
@@ -247,6 +249,11 @@ class MainWindow(QMainWindow):
             row = self.model.row_of(tab.name)
             return None if row is None else self.model.notebook(row)
         return self.table.selected()
+
+    def _page_changed(self, _index: int) -> None:
+        in_tab = isinstance(self.tabs.currentWidget(), NotebookTab)
+        self.gpu.set_page(PAGE_TAB if in_tab else PAGE_HOME)
+        self._update_actions()
 
     def _update_actions(self) -> None:
         self.home.show_rows(self.model.rowCount() > 0)

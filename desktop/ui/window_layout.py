@@ -31,6 +31,7 @@ class Layout:
     header: str = ""
     tabs: list[str] = field(default_factory=list)
     current: str | None = None  # the notebook whose tab was in front; None: the Notebooks page
+    gpu_dock: dict[str, bool] = field(default_factory=dict)  # GpuDock.wanted: shown per kind of page
 
 
 def layout_file(paths: Paths) -> Path:
@@ -46,7 +47,12 @@ def _bytes(text: str) -> QByteArray:
 
 
 def capture(
-    window: QMainWindow, splitter: QSplitter, header: QHeaderView, tabs: list[str], current: str | None
+    window: QMainWindow,
+    splitter: QSplitter,
+    header: QHeaderView,
+    tabs: list[str],
+    current: str | None,
+    gpu_dock: dict[str, bool],
 ) -> Layout:
     return Layout(
         _b64(window.saveGeometry()),
@@ -55,6 +61,7 @@ def capture(
         _b64(header.saveState()),
         list(dict.fromkeys(tabs)),
         current,
+        dict(gpu_dock),
     )
 
 
@@ -82,6 +89,7 @@ def load(paths: Paths) -> Layout:
     try:
         tabs = [str(name) for name in data.get("tabs", [])]
         current = data.get("current")
+        dock = data.get("gpu_dock", {})
         return Layout(
             str(data.get("geometry", "")),
             str(data.get("state", "")),
@@ -89,6 +97,7 @@ def load(paths: Paths) -> Layout:
             str(data.get("header", "")),
             tabs,
             str(current) if current is not None else None,
+            {str(k): bool(v) for k, v in dock.items()} if isinstance(dock, dict) else {},
         )
     except (TypeError, ValueError) as exc:
         log.warning("ignoring the saved window layout: %s", exc)

@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.services import Services, build_services
 from desktop.store import Paths
+from desktop.ui.gpu_dock import PAGE_HOME, PAGE_TAB
 from desktop.ui.main_window import MainWindow
 from desktop.ui.notebook_model import Column
 from tests.conftest import Engine
@@ -52,9 +53,13 @@ def test_picker_and_panel(qtbot: QtBot, window: MainWindow, fake: FakeNvml) -> N
         qtbot.waitUntil(lambda: len(panel.cards) == count, timeout=10_000)
         assert panel.message.isHidden()
         assert window.gpu.isVisible()
+        qtbot.waitUntil(lambda: window.status.gpu.text().startswith(f"{count} GPU"), timeout=10_000)
     else:
         qtbot.waitUntil(lambda: panel.message.text() == "no GPU: no NVIDIA GPU found", timeout=10_000)
         assert panel.cards == {}
+        qtbot.waitUntil(lambda: window.gpu.available is False, timeout=10_000)
+        assert window.gpu.isHidden() and not window.gpu.toggleViewAction().isEnabled()  # no empty box
+        assert window.status.gpu.text() == "No GPU" and "no NVIDIA GPU found" in window.status.gpu.toolTip()
 
     window.services.settings.default_gpu_image = "example.org/cuda-lab:12"
     dialog = window.new_notebook()
@@ -104,3 +109,26 @@ def test_monitor_stops_when_the_window_closes(qtbot: QtBot, window: MainWindow, 
     window.shutdown()
     window.close()
     assert not window.gpu.feed.running
+
+
+@pytest.mark.parametrize("fake", [1], indirect=True, ids=["1-gpu"])
+def test_the_dock_is_collapsible_and_kept_apart_for_notebook_tabs(
+    qtbot: QtBot, window: MainWindow, fake: FakeNvml
+) -> None:
+    dock = window.gpu
+    qtbot.waitUntil(lambda: dock.available is True, timeout=10_000)
+    assert dock.isVisible()
+    dock.set_page(PAGE_TAB)  # a notebook tab in front: JupyterLab gets the whole width
+    assert dock.isHidden()
+    window.status.gpu.click()  # wanted here after all
+    assert dock.isVisible()
+    dock.set_page(PAGE_HOME)
+    assert dock.isVisible()
+    dock.close()  # its own close button
+    assert dock.isHidden()
+    dock.set_page(PAGE_TAB)
+    assert dock.isVisible()
+    dock.set_page(PAGE_HOME)
+    assert dock.isHidden()
+    dock.toggleViewAction().trigger()
+    assert dock.isVisible() and dock.wanted == {PAGE_HOME: True, PAGE_TAB: True}
