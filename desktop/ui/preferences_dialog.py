@@ -1,5 +1,5 @@
 """Preferences: default images, engine, work folder root, network mode, GPU sampling, what Quit does,
-Docker context or host; and where Labdock keeps its settings and work. `chosen()` gives the edited Settings;
+whether a new notebook opens once ready, the theme, Docker context or host; and where Labdock keeps its settings and work. `chosen()` gives the edited Settings;
 the window saves them (save_settings) and applies what it can at once."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -27,10 +28,21 @@ from desktop.core.errors import InvalidSpec
 from desktop.core.models import NetworkMode
 from desktop.core.validation import validate_image
 from desktop.engines.endpoint import DockerContext, list_contexts
-from desktop.settings import IMAGE_PRESETS, QUIT_ASK, QUIT_LEAVE, QUIT_STOP, Settings
+from desktop.settings import (
+    IMAGE_PRESETS,
+    QUIT_ASK,
+    QUIT_LEAVE,
+    QUIT_STOP,
+    THEME_DARK,
+    THEME_LIGHT,
+    THEME_SYSTEM,
+    Settings,
+)
 from desktop.store import Paths
+from desktop.ui.theme import colour_text, failed_colour
 
 QUIT_CHOICES = ((QUIT_ASK, "Ask each time"), (QUIT_STOP, "Stop the notebooks"), (QUIT_LEAVE, "Leave them running"))
+THEME_CHOICES = ((THEME_SYSTEM, "As the system"), (THEME_LIGHT, "Light"), (THEME_DARK, "Dark"))
 NETWORK_CHOICES = (
     (NetworkMode.BRIDGE.value, "Bridge (published on 127.0.0.1 only)"),
     (NetworkMode.HOST.value, "Host network (listens on 127.0.0.1)"),
@@ -103,8 +115,11 @@ class PreferencesDialog(QDialog):
         self.docker_context = _context_combo(list_contexts() if contexts is None else contexts, settings.docker_context)
         self.docker_host = QLineEdit(settings.docker_host or "")
         self.docker_host.setPlaceholderText("optional: a unix://, tcp:// or ssh:// URL, used instead of the context")
+        self.open_when_ready = QCheckBox("Open a new notebook in a tab as soon as it is ready")
+        self.open_when_ready.setChecked(settings.open_when_ready)
+        self.theme = _combo(THEME_CHOICES, settings.theme)
         self.problem = QLabel()
-        self.problem.setStyleSheet("color: #c62828;")
+        colour_text(self.problem, failed_colour())
         self.problem.setWordWrap(True)
         self.problem.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
@@ -125,6 +140,8 @@ class PreferencesDialog(QDialog):
         form.addRow("Network mode:", self.network_mode)
         form.addRow("GPU sampling every:", self.sample_interval)
         form.addRow("When quitting:", self.quit_action)
+        form.addRow("New notebooks:", self.open_when_ready)
+        form.addRow("Theme:", self.theme)
         form.addRow("Docker context:", self.docker_context)
         form.addRow("Docker host:", self.docker_host)
         where = QLabel(
@@ -159,6 +176,8 @@ class PreferencesDialog(QDialog):
             network_mode=str(self.network_mode.currentData()),
             gpu_sample_interval=round(self.sample_interval.value(), 1),
             quit_action=str(self.quit_action.currentData()),
+            open_when_ready=self.open_when_ready.isChecked(),
+            theme=str(self.theme.currentData()),
             docker_host=host or None,
             docker_context=str(self.docker_context.currentData() or "") or None,
             recent_images=list(self._settings.recent_images),

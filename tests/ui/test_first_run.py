@@ -7,14 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from desktop.core.models import NotebookState
 from desktop.services import Services, build_services
-from desktop.settings import QUIT_LEAVE, load_settings
+from desktop.settings import QUIT_LEAVE, THEME_DARK, THEME_SYSTEM, load_settings
 from desktop.store import Paths
 from desktop.ui.main_window import MainWindow
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
+from desktop.ui.theme import apply_choice, is_dark
 from tests.conftest import Engine, write_test_settings
 from tests.ui.conftest import shown_window, wait_for
 
@@ -86,7 +88,9 @@ def test_banner_goes_when_docker_answers(
     assert window.manager.engine_problem is None
 
 
-def test_preferences_are_saved_and_applied(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+def test_preferences_are_saved_and_applied(
+    qtbot: QtBot, qapp: QApplication, window: MainWindow, tmp_path: Path
+) -> None:
     dialog = window.open_preferences()
     assert str(window.services.paths.settings_file) in dialog.where.text()
     dialog.default_image.setCurrentText("example.org/lab:2")
@@ -97,7 +101,14 @@ def test_preferences_are_saved_and_applied(qtbot: QtBot, window: MainWindow, tmp
     dialog.sample_interval.setValue(2.5)
     dialog.quit_action.setCurrentIndex(dialog.quit_action.findData(QUIT_LEAVE))
     dialog.docker_host.setText("tcp://127.0.0.1:2375")
-    dialog.buttons.accepted.emit()
+    assert dialog.open_when_ready.isChecked()  # on by default
+    dialog.open_when_ready.setChecked(False)
+    dialog.theme.setCurrentIndex(dialog.theme.findData(THEME_DARK))
+    try:
+        dialog.buttons.accepted.emit()
+        assert is_dark()  # applied at once
+    finally:
+        apply_choice(qapp, THEME_SYSTEM)
 
     paths = Paths.default()
     qtbot.waitUntil(lambda: load_settings(paths).default_image == "example.org/lab:2", timeout=10_000)
@@ -106,6 +117,7 @@ def test_preferences_are_saved_and_applied(qtbot: QtBot, window: MainWindow, tmp
     assert (saved.work_root, saved.network_mode) == (str(tmp_path / "work-here"), "bridge")
     assert (saved.gpu_sample_interval, saved.quit_action) == (2.5, QUIT_LEAVE)
     assert saved.docker_host == "tcp://127.0.0.1:2375"
+    assert (saved.open_when_ready, saved.theme) == (False, THEME_DARK)
     assert window.gpu.feed.interval == 2.5  # the monitor restarted at the new rate
     assert window.services.paths.default_work_dir("x") == tmp_path / "work-here" / "x"
     new = window.new_notebook()
