@@ -1,6 +1,7 @@
 """Preferences: default images, engine, work folder root, network mode, GPU sampling, what Quit does,
-whether a new notebook opens once ready, the theme, Docker context or host; and where Labdock keeps its settings and work. `chosen()` gives the edited Settings;
-the window saves them (save_settings) and applies what it can at once."""
+whether a new notebook opens once ready, the theme, Docker context or host; and where Labdock keeps its
+settings and work. `chosen()` gives the edited Settings; the window saves them (save_settings) and applies
+what it can at once."""
 
 from __future__ import annotations
 
