@@ -71,6 +71,7 @@ class NotebookSpec:
     network_mode: NetworkMode = NetworkMode.BRIDGE
     engine: str = "docker"  # or "local": JupyterLab as a child process, no Docker
     run_as_root: bool = False  # only on request: root and Docker's default capabilities in the container
+    exclusive_gpus: bool = False  # its GPUs are reserved: no other notebook may launch on them meanwhile
 
     @property
     def uses_gpu(self) -> bool:
