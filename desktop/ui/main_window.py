@@ -7,7 +7,6 @@ stopped notebook's tabs stay, under a strip) and the tray notifications.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QTimer
@@ -18,15 +17,15 @@ from shiboken6 import isValid
 from desktop.core.models import Notebook, NotebookState
 from desktop.rows import EventKind, NotebookEvent
 from desktop.services import Services
-from desktop.settings import QUIT_STOP
 from desktop.ui import quit_flow, tab_states, window_layout
 from desktop.ui.commands import NotebookCommands
-from desktop.ui.engine_diagnosis import diagnose
+from desktop.ui.engine_watch import EngineWatch
 from desktop.ui.gpu_dock import PAGE_HOME, PAGE_TAB, GpuDock
 from desktop.ui.home_page import HomePage
 from desktop.ui.log_view import LogView
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
 from desktop.ui.notebook_actions import Act, WindowActions
+from desktop.ui.notebook_dialogs import NotebookDialogs
 from desktop.ui.notebook_model import NotebookTableModel
 from desktop.ui.notebook_tab import NotebookTab, ViewFactory
 from desktop.ui.notebook_table import NotebookTable
@@ -52,11 +51,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.services = services
         self.manager = services.manager
-        self._on_quit = on_quit
         self._told_about_tray = False
-        self._quitting = False
         self._shut_down = False
-        self._started = False
         self._tabs_restored = False
         self.setWindowTitle("Labdock")
         self.setWindowIcon(app_icon())
@@ -95,6 +91,11 @@ class MainWindow(QMainWindow):
             [self.gpu.toggleViewAction()],
         )
         self.status = WindowStatus(self.statusBar())
+        self.engine_watch = EngineWatch(services, self.runner, self.banner, self.status)
+        self.dialogs = NotebookDialogs(self, services, self.commands, self.gpu, self.opener)
+        self.quitter = quit_flow.Quitter(
+            self, self.runner, self.manager, services.settings, self.commands.guard, self.tabs, self._detach, on_quit
+        )
         self.usage = UsageFeed(self.manager, self.model.set_usage)
         self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.commands.logs_requested.connect(self._show_logs)
@@ -136,8 +137,7 @@ class MainWindow(QMainWindow):
             self._refresh.start(refresh_ms)
         self.gpu.start(self.services.settings.gpu_sample_interval)
         self.usage.start()
-        self._started = True
-        self._describe_engine()
+        self.engine_watch.describe()
 
     def refresh(self) -> None:
         """Catch up with the engines; Docker not answering shows the banner (rows are kept), not an error."""
@@ -151,11 +151,15 @@ class MainWindow(QMainWindow):
         if not self._shut_down:
             await self.opener.reopen(self.layout_state.tabs, self.layout_state.current)
 
+    def _detach(self) -> None:
+        self.shutdown()
+        self.hide()
+
     def shutdown(self) -> None:
         """Detach from the manager (the window is going away); safe to call twice."""
         if self._shut_down:
             return
-        self._shut_down = self._quitting = True
+        self._shut_down = self.quitter.quitting = True
         self._save_layout()
         self._refresh.stop()
         self.gpu.stop()
@@ -198,21 +202,10 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_engine_problem(self, problem: str | None) -> None:
-        """Rows of the engine go grey and unknown, the banner names the cause (its check reads the disk)."""
+        """Rows of the engine go grey and unknown; the banner names the cause."""
         self.model.set_engine_problem(problem)
         self._update_actions()
-        if self._started:
-            self._describe_engine()  # answering again, or not: the engine line says which
-        if problem is None:
-            self.banner.set_problem(None)
-            return
-
-        async def explain() -> None:
-            diagnosis = await asyncio.to_thread(diagnose, problem)
-            if self.manager.engine_problem == problem and isValid(self.banner):
-                self.banner.set_problem(problem, diagnosis)
-
-        self.runner.run("diagnose", explain())
+        self.engine_watch.problem_changed(problem)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in PALETTE_EVENTS:
@@ -226,14 +219,6 @@ class MainWindow(QMainWindow):
         for name in dict.fromkeys(tab.name for tab in self.tabs.notebook_tabs()):
             if name in ready:
                 self.commands.retheme(name)
-
-    def _describe_engine(self) -> None:
-        async def describe() -> None:
-            line = await self.services.engine_description()
-            if isValid(self):
-                self.status.set_engine(line)
-
-        self.runner.run("describe-engine", describe())
 
     def _selection_changed(self) -> None:
         selected = self.table.selected()
@@ -270,31 +255,12 @@ class MainWindow(QMainWindow):
 
     # -- user actions ----------------------------------------------------------------------------
 
+    def new_notebook(self, engine: str | None = None) -> NewNotebookDialog:
+        return self.dialogs.new(engine)
+
     def edit_notebook(self, name: str) -> NewNotebookDialog:
         """Edit… of a failed notebook: its settings in the New notebook dialog; Start launches them."""
-        dialog = self._notebook_dialog()
-        dialog.edit(self.manager.get(name).spec)
-        dialog.accepted.connect(lambda: self.commands.replace(name, dialog.spec()))
-        dialog.open()
-        return dialog
-
-    def new_notebook(self, engine: str | None = None) -> NewNotebookDialog:
-        dialog = self._notebook_dialog(engine)
-        dialog.accepted.connect(lambda: self._create(dialog))
-        dialog.open()
-        return dialog
-
-    def _notebook_dialog(self, engine: str | None = None) -> NewNotebookDialog:
-        dialog = NewNotebookDialog(
-            self.services.settings,
-            self.services.paths,
-            lambda name: name in {n.name for n in self.manager.list()},
-            self,
-            engine=engine,
-        )
-        dialog.finished.connect(dialog.deleteLater)
-        self.runner.run("gpu-picker", self.gpu.attach_picker(dialog), "Could not list the GPUs")
-        return dialog
+        return self.dialogs.edit(name)
 
     def open_notebook(self, name: str) -> None:
         """Bring the window up on `name`'s tab (once it is ready)."""
@@ -321,13 +287,6 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
-    def _create(self, dialog: NewNotebookDialog) -> None:
-        spec = dialog.spec()
-        if self.services.settings.open_when_ready:
-            self.opener.when_ready(spec.name)
-        self.commands.create(spec)
-        self.tabs.show_home()
-
     def _close_tab(self, tab: NotebookTab) -> None:
         """The user closes a tab: JupyterLab's unsaved work is asked about first."""
 
@@ -349,7 +308,7 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self._quitting:
+        if self.quitter.quitting:
             event.accept()
             return
         if not self.tray.available():
@@ -363,38 +322,8 @@ class MainWindow(QMainWindow):
             self.tray.notify("Labdock is still running", "Your notebooks keep running. Quit from the tray icon.")
 
     def request_quit(self) -> None:
-        """Quit, once JupyterLab in the tabs has no unsaved work (or the user lets it go) and the
-        quit question (stop or leave the notebooks) is answered."""
-        if self.runner.running("quit") or self.runner.running("quit-check"):
-            return
-
-        async def check() -> None:
-            if await self.commands.guard.may_close(self.tabs.notebook_tabs(), "Quit"):
-                QTimer.singleShot(0, self._decide_quit)  # a modal question: not from inside a task
-
-        self.runner.run("quit-check", check())
-
-    def _decide_quit(self) -> None:
-        running = [n.name for n in self.manager.list() if n.state.active]
-        choice = quit_flow.decide(self.services.settings.quit_action, running, self)
-        if choice is None:
-            return
-        self.runner.run("quit", self._quit(choice == QUIT_STOP), "Could not stop every notebook")
+        self.quitter.request()
 
     def quit_leaving_running(self) -> None:
         """Quit now, notebooks left running (SIGTERM/SIGINT); the next start adopts them."""
-        if not self.runner.running("quit"):
-            self.runner.run("quit", self._quit(False), "Could not quit cleanly")
-
-    async def _quit(self, stop: bool) -> None:
-        self._quitting = True
-        try:
-            if stop:
-                self.statusBar().showMessage("Stopping the notebooks…")
-                await self.manager.stop_all()
-        finally:
-            self.shutdown()
-            self.hide()
-            await asyncio.shield(self.manager.close())
-            if self._on_quit is not None:
-                self._on_quit()
+        self.quitter.leave_running()

@@ -1,13 +1,22 @@
-"""Quitting: stop the running notebooks or leave them running (settings.quit_action: ask/stop/leave).
+"""Quitting: first JupyterLab's unsaved work in the tabs (desktop.ui.unsaved), then stop the running
+notebooks or leave them running (settings.quit_action: ask/stop/leave).
 
 Left running, they are adopted again by the next start of Labdock.
 """
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMessageBox, QWidget
+import asyncio
+from collections.abc import Callable
 
-from desktop.settings import QUIT_ASK, QUIT_LEAVE, QUIT_STOP
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
+
+from desktop.manager import NotebookManager
+from desktop.settings import QUIT_ASK, QUIT_LEAVE, QUIT_STOP, Settings
+from desktop.ui.tab_area import TabArea
+from desktop.ui.tasks import TaskRunner
+from desktop.ui.unsaved import UnsavedGuard
 
 
 def ask_quit_action(parent: QWidget | None, running: list[str]) -> str | None:
@@ -38,3 +47,63 @@ def decide(quit_action: str, running: list[str], parent: QWidget | None) -> str 
     if quit_action != QUIT_ASK:
         return QUIT_LEAVE
     return ask_quit_action(parent, running)
+
+
+class Quitter:
+    """The window's way out. `detach` lets go of the manager and hides the window; `finish` (the app's)
+    ends the event loop once the manager is closed."""
+
+    def __init__(
+        self,
+        window: QMainWindow,
+        runner: TaskRunner,
+        manager: NotebookManager,
+        settings: Settings,
+        guard: UnsavedGuard,
+        tabs: TabArea,
+        detach: Callable[[], None],
+        finish: Callable[[], None] | None,
+    ) -> None:
+        self.window = window
+        self.runner = runner
+        self.manager = manager
+        self.settings = settings
+        self.guard = guard
+        self.tabs = tabs
+        self.detach = detach
+        self.finish = finish
+        self.quitting = False
+
+    def request(self) -> None:
+        """Quit, once the unsaved work in the tabs is saved or let go and the quit question answered."""
+        if self.runner.running("quit") or self.runner.running("quit-check"):
+            return
+
+        async def check() -> None:
+            if await self.guard.may_close(self.tabs.notebook_tabs(), "Quit"):
+                QTimer.singleShot(0, self._decide)  # a modal question: not from inside a task
+
+        self.runner.run("quit-check", check())
+
+    def _decide(self) -> None:
+        running = [n.name for n in self.manager.list() if n.state.active]
+        choice = decide(self.settings.quit_action, running, self.window)
+        if choice is not None:
+            self.runner.run("quit", self._quit(choice == QUIT_STOP), "Could not stop every notebook")
+
+    def leave_running(self) -> None:
+        """Quit now, notebooks left running (SIGTERM/SIGINT); the next start adopts them."""
+        if not self.runner.running("quit"):
+            self.runner.run("quit", self._quit(False), "Could not quit cleanly")
+
+    async def _quit(self, stop: bool) -> None:
+        self.quitting = True
+        try:
+            if stop:
+                self.window.statusBar().showMessage("Stopping the notebooks…")
+                await self.manager.stop_all()
+        finally:
+            self.detach()
+            await asyncio.shield(self.manager.close())
+            if self.finish is not None:
+                self.finish()
