@@ -6,8 +6,11 @@ JupyterLab image (default: the test suite's plain image, built by `python -m tes
 Notebooks use host networking on loopback and are removed afterwards. Runs headless
 (QT_QPA_PLATFORM=offscreen) unless a DISPLAY is set.
 
-The GPUs are simulated: the test suite's fake NVML plays a 2-GPU machine, and the GPU process it
-reports on GPU 0 is the real init process of the "vision-2" container, so attribution is real.
+The GPUs are simulated: the test suite's fake NVML plays a 2-GPU machine. "vision-2" is a real GPU
+notebook of the Local engine (JupyterLab as a process with CUDA_VISIBLE_DEVICES=GPU 0's UUID: a Docker GPU
+container needs the NVIDIA runtime, which a machine without a GPU lacks), and the GPU process the fake
+reports on GPU 0 is that server's real pid, so its GPU column, its GPU memory and the dock agree through
+the app's own attribution. Each window shot is taken light and dark (the Theme setting).
 """
 
 from __future__ import annotations
@@ -72,36 +75,58 @@ async def _wobble(fake) -> None:  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.25)
 
 
-async def _shoot(window, image: str, fake) -> None:  # type: ignore[no-untyped-def]
-    import docker
+def _grab(widget, name: str) -> None:  # type: ignore[no-untyped-def]
+    widget.grab().save(str(OUT / name))
 
+
+async def _themed(app, window, name: str, settle: float = 1.0) -> None:  # type: ignore[no-untyped-def]
+    """`name`.png in the light theme and `name`-dark.png in the dark one (JupyterLab follows in tabs)."""
+    from desktop.ui.theme import apply_choice
+
+    apply_choice(app, "light")
+    await asyncio.sleep(settle)
+    _grab(window, f"{name}.png")
+    apply_choice(app, "dark")
+    await asyncio.sleep(settle)
+    _grab(window, f"{name}-dark.png")
+    apply_choice(app, "light")
+    await asyncio.sleep(settle)  # back to light everywhere (JupyterLab reloads) before the next shot
+
+
+async def _shoot(app, window, image: str, fake) -> None:  # type: ignore[no-untyped-def]
     from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
+    from desktop.ui.gpu_dock import PAGE_HOME
     from tests.gpu.fake_nvml import GiB
 
     manager = window.manager
     wobble = asyncio.ensure_future(_wobble(fake))
 
-    def spec(name: str, img: str = image) -> NotebookSpec:
-        return NotebookSpec(name=name, image=img, network_mode=NetworkMode.HOST, cpus=2, memory_bytes=2 << 30)
+    def spec(name: str, img: str = image, **kw) -> NotebookSpec:  # type: ignore[no-untyped-def]
+        return NotebookSpec(name=name, image=img, network_mode=NetworkMode.HOST, **kw)
 
     await manager.restore()
     await asyncio.gather(
-        manager.create(spec("vision-2")),
-        manager.create(spec("nlp-experiments")),
+        manager.create(spec("vision-2", gpus=("0",), engine="local")),
+        manager.create(spec("data-prep", cpus=2, memory_bytes=2 << 30)),
+        manager.create(spec("nlp-experiments", memory_bytes=4 << 30)),
         manager.create(spec("old-env", "example.org/missing/image:1.0")),
     )
     await manager.stop("nlp-experiments")
-    cid = manager.get("vision-2").container_id
-    client = docker.from_env()
-    pid = client.api.inspect_container(cid)["State"]["Pid"]
-    client.close()
+    assert manager.get("old-env").state is NotebookState.FAILED
+    pid = int(manager.get("vision-2").container_id.removeprefix("local:"))
     fake.gpus[0].processes = [(pid, 6 * GiB + (300 << 20))]
-    window.table.select_name("vision-2")
-    await _until(lambda: window.log_view.text.blockCount() > 3, 20)
     cards = window.gpu.panel.cards
     await _until(lambda: any("vision-2" in card.users.text() for card in cards.values()), 20)
+    await _until(lambda: window.model.gpu_memory("vision-2") is not None, 20)
+    await _until(lambda: (window.model.usage("data-prep") or _NoUsage).cpu_percent is not None, 20)
     await asyncio.sleep(6)  # an uptime worth showing, and some GPU history
-    window.grab().save(str(OUT / "main-window.png"))
+
+    window.table.select_name("old-env")  # a failure: the reason in its row and in the strip above the log
+    await _until(lambda: window.failure.isVisible(), 10)
+    await _themed(app, window, "main-window")
+    window.table.select_name("vision-2")
+    await _until(lambda: window.log_view.text.blockCount() > 3, 20)
+    await _themed(app, window, "main-window-gpu")
 
     dialog = window.new_notebook()
     await _until(lambda: dialog._gpu_picker is not None, 10)
@@ -114,47 +139,63 @@ async def _shoot(window, image: str, fake) -> None:  # type: ignore[no-untyped-d
     dialog.memory_edit.setText("16g")
     await _until(lambda: "vision-2" in picker.warning.text(), 10)
     await asyncio.sleep(0.3)
-    dialog.grab().save(str(OUT / "new-notebook-dialog.png"))
+    _grab(dialog, "new-notebook-dialog.png")
     dialog.name_edit.setText("Bad Name")
     await asyncio.sleep(0.2)
-    dialog.grab().save(str(OUT / "new-notebook-dialog-invalid.png"))
+    _grab(dialog, "new-notebook-dialog-invalid.png")
     dialog.reject()
 
     prefs = window.open_preferences()
     await asyncio.sleep(0.3)
-    prefs.grab().save(str(OUT / "preferences-dialog.png"))
+    _grab(prefs, "preferences-dialog.png")
     prefs.reject()
 
+    await _tray(window)
+
+    window.commands.open_tab("data-prep")
+    await _until(lambda: bool(window.tabs.notebook_tabs("data-prep")), 20)
+    tab = window.tabs.notebook_tabs("data-prep")[0]
+    await _until(lambda: "JupyterLab" in tab.page_title(), 60)
+    await asyncio.sleep(6)  # JupyterLab finishes drawing its launcher after the title is set
+    await _themed(app, window, "notebook-tab", settle=8.0)  # the dark page is a reload: give it time
+
+    await window.commands.stop("data-prep")
+    await _until(lambda: tab.stale, 30)
+    await asyncio.sleep(0.5)
+    _grab(window, "stopped-tab.png")
+    window.tabs.show_home()
+    window.gpu.set_page(PAGE_HOME)
+    wobble.cancel()
+    fake.gpus[0].processes = []
+
+
+class _NoUsage:
+    cpu_percent = None
+
+
+async def _tray(window) -> None:  # type: ignore[no-untyped-def]
+    """The tray menu, and the submenu of a stopped notebook (Start is what it offers)."""
     window.tray.rebuild()
     menu = window.tray.menu
     menu.popup(window.mapToGlobal(window.rect().center()))
     await asyncio.sleep(0.3)
-    menu.grab().save(str(OUT / "tray-menu.png"))
-    sub = window.tray.action("vision-2")
-    if sub is not None and sub.menu() is not None:
-        sub.menu().popup(menu.mapToGlobal(menu.actionGeometry(sub).topRight()))
-        await asyncio.sleep(0.3)
-        sub.menu().grab().save(str(OUT / "tray-menu-notebook.png"))
-        sub.menu().hide()
+    _grab(menu, "tray-menu.png")
+    for name, shot in (("nlp-experiments", "tray-menu-stopped.png"), ("vision-2", "tray-menu-notebook.png")):
+        sub = window.tray.action(name)
+        if sub is not None and sub.menu() is not None:
+            sub.menu().popup(menu.mapToGlobal(menu.actionGeometry(sub).topRight()))
+            await asyncio.sleep(0.3)
+            _grab(sub.menu(), shot)
+            sub.menu().hide()
     menu.hide()
-
-    window.commands.open_tab("vision-2")
-    await _until(lambda: bool(window.tabs.notebook_tabs("vision-2")), 20)
-    tab = window.tabs.notebook_tabs("vision-2")[0]
-    await _until(lambda: "JupyterLab" in tab.page_title(), 60)
-    await asyncio.sleep(6)  # JupyterLab finishes drawing its launcher after the title is set
-    window.grab().save(str(OUT / "notebook-tab.png"))
-    assert manager.get("old-env").state is NotebookState.FAILED
-    wobble.cancel()
-    fake.gpus[0].processes = []
 
 
 async def _shoot_no_docker(window) -> None:  # type: ignore[no-untyped-def]
     """The first-run banner: a window whose Docker host does not answer."""
     window.start(refresh_ms=0)
-    await _until(window.banner.isVisible, 30)
+    await _until(lambda: window.banner.isVisible() and window.banner.help.isVisible(), 30)
     await asyncio.sleep(1.0)
-    window.grab().save(str(OUT / "no-docker-banner.png"))
+    _grab(window, "no-docker-banner.png")
 
 
 async def _clean(window) -> None:  # type: ignore[no-untyped-def]
@@ -215,14 +256,16 @@ def _run(home: Path, image: str) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     OUT.mkdir(parents=True, exist_ok=True)
-    window = MainWindow(build_services())
-    window.resize(1440, 860)
+    services = build_services()
+    services.settings.gpu_sample_interval = 0.25
+    window = MainWindow(services)
+    window.resize(1600, 900)
     window.show()
 
     async def run() -> None:
-        window.gpu.start(0.25)
+        window.start(refresh_ms=0)
         try:
-            await _shoot(window, image, fake)
+            await _shoot(app, window, image, fake)
         finally:
             await _clean(window)
             window.shutdown()

@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
             self.open_preferences,
             [self.gpu.toggleViewAction()],
         )
+        self.home.addAction(self.toolbar.preferences)  # its key, on the Notebooks page only
         self.status = WindowStatus(self.statusBar())
         self.engine_watch = EngineWatch(services, self.runner, self.banner, self.status)
         self.dialogs = NotebookDialogs(self, services, self.commands, self.gpu, self.opener)

@@ -16,16 +16,17 @@ from desktop.ui.pull_delegate import PullProgressDelegate
 
 # What a cell typically holds, to size its column by (the image column takes the rest).
 SAMPLES = {
-    Column.NAME: "segmentation-big",
-    Column.STATE: "Pulling 100% (10/12 layers)",
+    Column.NAME: "nlp-experiments",
+    Column.STATE: "Starting…",
     Column.ENGINE: "docker",
-    Column.GPU: "GPU 0,1,2",
+    Column.GPU: "GPU 0,1",
     Column.GPU_MEMORY: "GPU memory",
-    Column.CPU: "100.0%",
-    Column.MEMORY: "10.5 GiB / 16.0 GiB",
+    Column.CPU: "100%",
+    Column.MEMORY: "1.9 GiB / 2.0 GiB",
     Column.URL: "http://127.0.0.1:65535/",
     Column.UPTIME: "23h 59m",
 }
+ICON_ROOM = {Column.STATE: 22, Column.NAME: 12}  # the state icon; the sort arrow of the first sort column
 
 
 class NotebookTable(QTableView):
@@ -73,9 +74,9 @@ class NotebookTable(QTableView):
     def set_default_widths(self) -> None:
         """Wide enough for what the columns usually hold, in the font in use (not fixed pixels)."""
         metrics = self.fontMetrics()
-        pad = 2 * self.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin) + 24  # icon / sort arrow
+        pad = 2 * self.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin) + 12
         for column, sample in SAMPLES.items():
-            self.setColumnWidth(column, metrics.horizontalAdvance(sample) + pad)
+            self.setColumnWidth(column, metrics.horizontalAdvance(sample) + pad + ICON_ROOM.get(column, 0))
 
     def selected(self) -> Notebook | None:
         rows = self.selectionModel().selectedRows()

@@ -58,5 +58,8 @@ def build_toolbar(
     stop_every = add("Stop all", stop_all, "Stop every running notebook")
     bar.addSeparator()
     prefs = add("Preferences…", preferences, "Preferences", PREFERENCES_SHORTCUT)
+    # Ctrl+, is JupyterLab's Settings Editor in a tab: ours works where the action is also added (the
+    # Notebooks page, see MainWindow) and in the toolbar.
+    prefs.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
     bar.addActions(extra)
     return Toolbar(bar, new, stop_every, prefs)
