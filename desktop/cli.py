@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from desktop import cli_options
 from desktop.core.errors import EngineUnavailable, InvalidSpec, LabdockError
 from desktop.core.models import ALL_GPUS, Notebook, NotebookSpec, NotebookState
 from desktop.core.validation import format_bytes, parse_memory, validate_cpus, validate_spec
@@ -54,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         "--root", action="store_true", help="run the container as root with Docker's default capabilities (less safe)"
     )
     new.add_argument("--no-wait", action="store_true", help="return once the launch has begun")
+    cli_options.add_settings_options(new)
+    cli_options.add_parsers(sub)
     sub.add_parser("ls", help="list notebooks")
     url = sub.add_parser("url", help="print a notebook's URL with its token, for a browser")
     url.add_argument("name")
@@ -123,11 +126,14 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
     manager: NotebookManager = services.manager
     try:
         spec = _spec(args, services) if args.command == "new" else None
+        if spec is not None:
+            spec = validate_spec(cli_options.with_settings(spec, args, services.settings))
+        secrets = cli_options.read_secrets(getattr(args, "secret", []))  # before Docker is asked
         if not await manager.refresh():
             _without_docker(args, manager, spec)
         if args.command == "new":
             assert spec is not None
-            notebook = await manager.create(spec, wait=not args.no_wait)
+            notebook = await manager.create(spec, wait=not args.no_wait, secrets=secrets)
             if args.no_wait:
                 await _until_container_started(notebook)
             return _report_launch(notebook, args.no_wait)
@@ -137,8 +143,13 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
             return await _restart(manager, args.name)
         if args.command == "open":
             return await _open(services, args.name, args.browser)
+        if args.command in cli_options.EDIT_COMMANDS:
+            return await cli_options.run_edit(args, manager, services.settings, secrets)
         if args.command == "ls":
-            print(_table(manager.list()))
+            print(cli_options.with_details(_table(manager.list()), manager.list()))
+            notice = await asyncio.to_thread(manager.secrets.notice)  # the fallback file says what it is
+            if notice:
+                print(notice)
             print(f"engine: {await services.engine_description()}")  # last, so rows stay first-word parseable
         elif args.command == "url":
             print(await manager.url_with_token(args.name))

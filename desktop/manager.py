@@ -17,7 +17,7 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,12 +34,16 @@ from desktop.core.errors import (
     NotOurs,
 )
 from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
+from desktop.core.spec_checks import validate_secret_values
 from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found, last_lines
 from desktop.engines.readiness import wait_ready
+from desktop.idle_stop import IdleStop
 from desktop.lease import Leases
+from desktop.notebook_edits import NotebookEdits, with_stable_port
 from desktop.reconcile import Facts, KnownRow, reconcile
 from desktop.rows import SERVER_GONE, Listener, Rows
+from desktop.secrets import SecretStore, forget_notebook, launch_secrets, put_env
 from desktop.store import Paths, SpecStore, write_atomic
 from desktop.workdir import prepare_work_dir, why_keep_work_dir
 
@@ -73,6 +77,7 @@ class NotebookManager:
         engine_timeout: float = 60.0,
         container_uid: int = 1000,
         gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
+        secret_store: SecretStore | None = None,
     ) -> None:
         self.engines: dict[str, Engine] = {e.name: e for e in ([engine] if not isinstance(engine, list) else engine)}
         self.engine = next(iter(self.engines.values()))  # the default engine
@@ -91,6 +96,21 @@ class NotebookManager:
         self._engine_listeners: list[EngineListener] = []
         self._adoption = Adoption(self._rows, self.engines, self._leases, engine_timeout, self._watch_in_background)
         self.engine_problem: str | None = None
+        self.secrets = secret_store or SecretStore(paths)
+        self._edits = NotebookEdits(
+            self._rows,
+            self._store,
+            self.secrets,
+            paths,
+            self._leases,
+            self._lock,
+            self._name_taken,
+            self.engines,
+            engine_timeout,
+            container_uid,
+        )
+        self.idle = IdleStop(self.list, self._stop_idle, self._known_token)  # watch_idle() runs it
+        self._idle_task: asyncio.Task[None] | None = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -128,10 +148,14 @@ class NotebookManager:
 
     # -- create and start ----------------------------------------------------------------------
 
-    async def create(self, spec: NotebookSpec, *, wait: bool = True) -> Notebook:
+    async def create(
+        self, spec: NotebookSpec, *, wait: bool = True, secrets: Mapping[str, str] | None = None
+    ) -> Notebook:
         """Add a notebook and launch it. Bad requests raise before any row or container exists;
-        launch trouble ends in FAILED with the reason. With wait, returns once READY or FAILED."""
+        launch trouble ends in FAILED with the reason. With wait, returns once READY or FAILED.
+        `secrets`: a value for each of spec.secret_names, kept in the secret store once the name is ours."""
         spec = validate_spec(spec)
+        validate_secret_values(spec.secret_names, secrets or {}, complete=True)
         self._engine(spec)
         if spec.name in self._rows or spec.name in self._reserved:
             raise NotebookExists(spec.name)
@@ -146,7 +170,7 @@ class NotebookManager:
             self._reserved.discard(spec.name)
         notebook = Notebook(spec=spec)
         self._rows.apply(notebook)
-        return await self._launch_task(notebook, wait, first=True)
+        return await self._launch_task(notebook, wait, first=True, secrets=secrets)
 
     async def start(self, name: str, *, wait: bool = True) -> Notebook:
         """Start a STOPPED or FAILED notebook again, with its spec and work folder, and a fresh token."""
@@ -182,8 +206,10 @@ class NotebookManager:
         if any(f.spec.name == spec.name for f in found) or spec.name in remembered:
             raise NotebookExists(spec.name)
 
-    async def _launch_task(self, notebook: Notebook, wait: bool, first: bool) -> Notebook:
-        task = self._spawn(notebook.name, self._launch(notebook, first))
+    async def _launch_task(
+        self, notebook: Notebook, wait: bool, first: bool, secrets: Mapping[str, str] | None = None
+    ) -> Notebook:
+        task = self._spawn(notebook.name, self._launch(notebook, first, secrets))
         if wait:
             await asyncio.wait([task])
             error = None if task.cancelled() else task.exception()
@@ -207,7 +233,7 @@ class NotebookManager:
         if error is not None and not isinstance(error, LabdockError):
             log.error("the task for '%s' failed", name, exc_info=error)
 
-    async def _launch(self, notebook: Notebook, first: bool) -> None:
+    async def _launch(self, notebook: Notebook, first: bool, secrets: Mapping[str, str] | None = None) -> None:
         """Hold the notebook's lease from the first engine call until READY or FAILED, so no other
         Labdock process mistakes the half-made server for an abandoned one."""
         spec = notebook.spec
@@ -218,7 +244,7 @@ class NotebookManager:
                         await self._check_still_free(spec)
                     else:  # e.g. a container that was killed outside Labdock
                         await bounded(self._engine(spec).remove_leftover(spec.name), self.engine_timeout)
-                    await self._prepare_and_start(notebook)
+                    await self._prepare_and_start(notebook, secrets)
             except (NotebookExists, LeaseHeld) as exc:
                 if first:  # another Labdock process owns this name: its notebook is the real one
                     self._rows.drop(notebook)
@@ -235,7 +261,7 @@ class NotebookManager:
             self._rows.apply(notebook, NotebookState.READY, started_at=time.time())
             await self._remember_answered(notebook)
 
-    async def _prepare_and_start(self, notebook: Notebook) -> None:
+    async def _prepare_and_start(self, notebook: Notebook, secrets: Mapping[str, str] | None = None) -> None:
         spec = notebook.spec
         loop = asyncio.get_running_loop()
 
@@ -246,7 +272,9 @@ class NotebookManager:
         # Remembered before anything is made (killed at any moment, it comes back as a row), beside
         # prepare() rather than before it: a launch waits for neither alone.
         prepared, remembered = await asyncio.gather(
-            self._engine(spec).prepare(spec, report), asyncio.to_thread(self._store.put, spec), return_exceptions=True
+            self._engine(spec).prepare(spec, report),
+            asyncio.to_thread(self._remember, spec, secrets),
+            return_exceptions=True,
         )
         for outcome in (remembered, prepared):
             if isinstance(outcome, BaseException):
@@ -263,15 +291,23 @@ class NotebookManager:
                 log.info("port taken while %s started; trying another", spec.name)
                 await bounded(self._engine(spec).remove_leftover(spec.name, notebook.container_id), self.engine_timeout)
 
+    def _remember(self, spec: NotebookSpec, secrets: Mapping[str, str] | None) -> None:
+        self._store.put(spec)
+        if secrets:  # under the lease, the name checked free: these values are this notebook's
+            put_env(self.secrets, spec.name, secrets)
+
     async def _remember_answered(self, *notebooks: Notebook) -> None:
         answers = {n.name: n.container_id for n in notebooks if n.container_id is not None}
         if answers:
             await asyncio.to_thread(self._store.mark_answered, answers)
 
     async def _start_once(self, notebook: Notebook) -> None:
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        engine = self._engine(notebook.spec)
-        start = asyncio.ensure_future(bounded(engine.start(notebook.spec, token), self.engine_timeout))
+        spec = notebook.spec
+        token, secret_env = secrets.token_urlsafe(TOKEN_BYTES), dict[str, str]()
+        if spec.secret_names or spec.stable_address:  # the secret store only when needed (a keyring is slow)
+            token, secret_env = await asyncio.to_thread(launch_secrets, self.secrets, spec, token)
+        engine = self._engine(spec)
+        start = asyncio.ensure_future(bounded(engine.start(spec, token, secret_env), self.engine_timeout))
         try:
             started = await asyncio.shield(start)
         except asyncio.CancelledError:
@@ -307,15 +343,16 @@ class NotebookManager:
                 reason = f"{reason} (and its container could not be removed: {exc})"
         if forget:
             await asyncio.to_thread(self._store.forget, notebook.name)
+            await asyncio.to_thread(forget_notebook, self.secrets, notebook.spec)
         self._rows.apply(notebook, NotebookState.FAILED, reason, **SERVER_GONE)
 
     def _with_work_dir(self, spec: NotebookSpec) -> NotebookSpec:
         work = prepare_work_dir(spec.work_dir or self.paths.default_work_dir(spec.name), self._container_uid)
-        return dataclasses.replace(spec, work_dir=work)
+        return with_stable_port(dataclasses.replace(spec, work_dir=work))
 
     # -- stop and remove -----------------------------------------------------------------------
 
-    async def stop(self, name: str) -> None:
+    async def stop(self, name: str, *, because: str | None = None) -> None:
         """Stop the notebook's server (cancelling a launch in progress); the row stays as STOPPED.
         On failure the row goes back to what it was, with the reason, and the error is raised."""
         notebook = self.get(name)
@@ -330,7 +367,7 @@ class NotebookManager:
             self._rows.apply(notebook, NotebookState.STOPPING)
             try:
                 async with self._leases.hold(name, wait=self.stop_timeout):
-                    await self._stop_server(notebook)
+                    await self._stop_server(notebook, because)
             except Exception as exc:
                 reason = exc if isinstance(exc, LabdockError) else LabdockError(f"unexpected error: {one_line(exc)}")
                 if not isinstance(exc, LabdockError):
@@ -338,10 +375,10 @@ class NotebookManager:
                 self._rows.apply(notebook, before, f"could not stop: {reason}")
                 raise reason from exc
 
-    async def _stop_server(self, notebook: Notebook) -> None:
+    async def _stop_server(self, notebook: Notebook, because: str | None = None) -> None:
         engine, name, ident = self._engine(notebook.spec), notebook.name, notebook.container_id
         await bounded(engine.stop(name, self.stop_timeout, ident), self.engine_timeout + self.stop_timeout)
-        self._rows.apply(notebook, NotebookState.STOPPED, **SERVER_GONE)
+        self._rows.apply(notebook, NotebookState.STOPPED, because, **SERVER_GONE)
         # Tidy up after the user sees STOPPED; the lock and lease keep a new start from racing it.
         try:
             logs = await bounded(engine.discard(name, ident), self.engine_timeout)
@@ -369,6 +406,7 @@ class NotebookManager:
         async with self._lock(name), self._leases.hold(name, wait=self.stop_timeout):
             await bounded(self._engine(notebook.spec).remove_leftover(name), self.engine_timeout)
             await asyncio.to_thread(self._store.forget, name)
+            await asyncio.to_thread(forget_notebook, self.secrets, notebook.spec)
             with contextlib.suppress(FileNotFoundError):
                 self.paths.saved_log(name).unlink()
             kept_because = None
@@ -474,6 +512,40 @@ class NotebookManager:
             self._rows.apply(notebook, NotebookState.READY)
             await self._remember_answered(notebook)
 
+    # -- edit, duplicate, rename (desktop.notebook_edits); idle stop (desktop.idle_stop) ---------
+
+    async def edit(self, name: str, spec: NotebookSpec, *, secrets: Mapping[str, str] | None = None) -> Notebook:
+        """New settings for a stopped notebook (same name); `secrets`: new values for secret variables."""
+        return await self._edits.edit(name, spec, secrets)
+
+    async def duplicate(self, name: str, new_name: str, *, same_work_dir: bool = False) -> Notebook:
+        """A stopped copy of the notebook under `new_name` (its own work folder unless `same_work_dir`)."""
+        return await self._edits.duplicate(name, new_name, same_work_dir)
+
+    async def rename(self, name: str, new_name: str) -> Notebook:
+        """The stopped notebook under a new name; returns its new row (the old one is removed)."""
+        return await self._edits.rename(name, new_name)
+
+    async def _name_taken(self, name: str, engine: str) -> bool:
+        if name in self._rows or name in self._reserved:
+            return True
+        return await self._exists_elsewhere(NotebookSpec(name=name, image="", engine=engine))
+
+    def watch_idle(self, interval: float = 15.0) -> None:
+        """Stop notebooks idle for their idle_stop_minutes, warning first (self.idle: events, postpone),
+        until close(). For the long-lived process (the window); a CLI command has no one to warn."""
+        if self._idle_task is None or self._idle_task.done():
+            self._idle_task = asyncio.create_task(self.idle.run(interval), name="labdock:idle-stop")
+
+    async def _stop_idle(self, name: str, reason: str) -> None:
+        await self.stop(name, because=reason)
+
+    async def _known_token(self, notebook: Notebook) -> str | None:
+        if notebook.token is None and notebook.container_id is not None:  # an adopted server: read it back
+            token = await bounded(self._engine(notebook.spec).token(notebook.container_id), self.engine_timeout)
+            self._rows.apply(notebook, token=token)
+        return notebook.token
+
     # -- access --------------------------------------------------------------------------------
 
     async def url_with_token(self, name: str) -> str:
@@ -509,6 +581,8 @@ class NotebookManager:
     async def close(self) -> None:
         """Stop watching (notebooks keep running; the next start adopts them)."""
         tasks = [t for t in self._tasks.values() if not t.done()]
+        if self._idle_task is not None and not self._idle_task.done():
+            tasks.append(self._idle_task)
         for task in tasks:
             task.cancel()
         if tasks:

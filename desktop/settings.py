@@ -8,7 +8,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.core.errors import InvalidSpec
 from desktop.core.models import NetworkMode
+from desktop.core.spec_checks import default_gpu_shm, parse_shm
 from desktop.store import Paths, locked, read_json, write_atomic
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ IMAGE_PRESETS = (
 )
 QUIT_ASK, QUIT_STOP, QUIT_LEAVE = "ask", "stop", "leave"
 THEME_SYSTEM, THEME_LIGHT, THEME_DARK = "system", "light", "dark"
+SHM_AUTO, SHM_DOCKER = "auto", "docker"  # default_gpu_shm's rule; Docker's own 64 MiB
 
 
 @dataclass
@@ -44,10 +47,25 @@ class Settings:
     recent_images: list[str] = dataclasses.field(default_factory=list)
     open_when_ready: bool = True  # a notebook created in the window opens in a tab once it is ready
     theme: str = "system"  # THEME_SYSTEM follows the desktop; THEME_LIGHT / THEME_DARK for Labdock alone
+    default_idle_stop_minutes: int | None = None  # new notebooks stop after this long idle; None: never
+    gpu_shm_size: str = SHM_AUTO  # /dev/shm of new GPU notebooks: SHM_AUTO, SHM_DOCKER or a size ("8g")
 
     @property
     def network(self) -> NetworkMode:
         return NetworkMode(self.network_mode)
+
+    def default_shm_bytes(self, gpus: tuple[str, ...]) -> int | None:
+        """/dev/shm for a new notebook given no size: for a GPU notebook the rule chosen in gpu_shm_size
+        (SHM_AUTO: core.spec_checks.default_gpu_shm), None (Docker's default) otherwise."""
+        if not gpus or self.gpu_shm_size == SHM_DOCKER:
+            return None
+        if self.gpu_shm_size == SHM_AUTO:
+            return default_gpu_shm()
+        try:
+            return parse_shm(self.gpu_shm_size)
+        except InvalidSpec as exc:
+            log.warning("the GPU shared memory setting is unusable (%s); using the automatic size", exc)
+            return default_gpu_shm()
 
     def remember_image(self, image: str, keep: int = 8) -> None:
         self.recent_images = [image, *[i for i in self.recent_images if i != image]][:keep]

@@ -40,6 +40,8 @@ class NetworkMode(enum.Enum):
 
 
 PROFILE_NAMES = ("auto", "docker-stacks", "plain")
+STACKS_WORK_MOUNT, PLAIN_WORK_MOUNT = "/home/jovyan/work", "/work"  # where each profile mounts the work folder
+WORK_MOUNTS = (STACKS_WORK_MOUNT, PLAIN_WORK_MOUNT)
 CPU_ONLY: tuple[str, ...] = ()
 ALL_GPUS: tuple[str, ...] = ("all",)
 
@@ -54,11 +56,33 @@ class PullStatus(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A host folder shown inside the notebook's container (read-only unless asked otherwise)."""
+
+    host_path: Path
+    container_path: str
+    read_only: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host_path": str(self.host_path), "container_path": self.container_path, "read_only": self.read_only}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Mount:
+        return cls(Path(data["host_path"]), str(data["container_path"]), bool(data.get("read_only", True)))
+
+    def describe(self) -> str:
+        return f"{self.host_path} -> {self.container_path} ({'ro' if self.read_only else 'rw'})"
+
+
+@dataclass(frozen=True)
 class NotebookSpec:
     """A notebook as the user asked for it; stored, and enough to start it again.
 
     gpus: () for CPU only, ("all",) for every GPU, else GPU indices or UUIDs.
     profile: how to start JupyterLab in the image ("auto", "docker-stacks", "plain").
+    env: plain environment variables; secret_names: variables whose values live in the secret store
+    (desktop.secrets), never here. shm_bytes None: Docker's default /dev/shm (64 MiB).
+    stable_port: the loopback port a stable-address notebook keeps, chosen at its first start.
     """
 
     name: str
@@ -72,6 +96,15 @@ class NotebookSpec:
     engine: str = "docker"  # or "local": JupyterLab as a child process, no Docker
     run_as_root: bool = False  # only on request: root and Docker's default capabilities in the container
     exclusive_gpus: bool = False  # its GPUs are reserved: no other notebook may launch on them meanwhile
+    env: tuple[tuple[str, str], ...] = ()
+    secret_names: tuple[str, ...] = ()
+    shm_bytes: int | None = None
+    mounts: tuple[Mount, ...] = ()
+    stable_address: bool = False  # the same port and token across restarts
+    stable_port: int | None = None
+    idle_stop_minutes: int | None = None  # stopped after this long without activity; None: never
+    survive_reboot: bool = False  # a restart policy: it comes back with the engine
+    extra_args: tuple[str, ...] = ()  # extra JupyterLab arguments, before the ones Labdock sets
 
     @property
     def uses_gpu(self) -> bool:
@@ -90,6 +123,10 @@ class NotebookSpec:
         data["gpus"] = list(self.gpus)
         data["work_dir"] = str(self.work_dir) if self.work_dir else None
         data["network_mode"] = self.network_mode.value
+        data["env"] = [list(pair) for pair in self.env]
+        data["secret_names"] = list(self.secret_names)
+        data["mounts"] = [mount.to_json() for mount in self.mounts]
+        data["extra_args"] = list(self.extra_args)
         return data
 
     @classmethod
@@ -100,6 +137,11 @@ class NotebookSpec:
         if values.get("work_dir"):
             values["work_dir"] = Path(values["work_dir"])
         values["network_mode"] = NetworkMode(values.get("network_mode", NetworkMode.BRIDGE.value))
+        # Fields added later are absent from older records and labels: their defaults apply.
+        values["env"] = tuple((str(k), str(v)) for k, v in values.get("env") or ())
+        values["secret_names"] = tuple(str(n) for n in values.get("secret_names") or ())
+        values["mounts"] = tuple(Mount.from_json(m) for m in values.get("mounts") or ())
+        values["extra_args"] = tuple(str(a) for a in values.get("extra_args") or ())
         return cls(**values)
 
 

@@ -8,6 +8,14 @@ import re
 
 from desktop.core.errors import InvalidSpec
 from desktop.core.models import PROFILE_NAMES, NotebookSpec
+from desktop.core.spec_checks import (
+    validate_env,
+    validate_extra_args,
+    validate_idle_minutes,
+    validate_mounts,
+    validate_shm,
+    validate_stable_port,
+)
 
 NAME_MAX = 40
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -95,7 +103,37 @@ def validate_spec(spec: NotebookSpec) -> NotebookSpec:
         validate_memory(spec.memory_bytes)
     if spec.profile not in PROFILE_NAMES:
         raise InvalidSpec(f"unknown image profile {spec.profile!r}; use one of {', '.join(PROFILE_NAMES)}")
+    validate_env(spec.env, spec.secret_names)
+    if spec.shm_bytes is not None:
+        validate_shm(spec.shm_bytes)
+    validate_mounts(spec.mounts)
+    validate_extra_args(spec.extra_args)
+    if spec.idle_stop_minutes is not None:
+        validate_idle_minutes(spec.idle_stop_minutes)
+    if spec.stable_port is not None:
+        validate_stable_port(spec.stable_port)
+    problem = local_engine_problem(spec)
+    if problem is not None:
+        raise InvalidSpec(problem)
     return dataclasses.replace(spec, image=image)
+
+
+def local_engine_problem(spec: NotebookSpec) -> str | None:
+    """Settings only a container has, asked of a Local notebook (a process on this machine)."""
+    if spec.engine != "local":
+        return None
+    asked = [
+        what
+        for what, given in (
+            ("shared memory", spec.shm_bytes is not None),
+            ("mounts", bool(spec.mounts)),
+            ("surviving reboots", spec.survive_reboot),
+        )
+        if given
+    ]
+    if not asked:
+        return None
+    return f"the Local engine runs JupyterLab as a process here: {', '.join(asked)} need the Docker engine"
 
 
 def format_bytes(value: int) -> str:

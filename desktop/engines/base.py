@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,8 +63,8 @@ class Engine(Protocol):
     async def prepare(self, spec: NotebookSpec, on_pull: PullProgress | None) -> None:
         """Make the launch possible (image present, network usable) or raise a LabdockError saying why."""
 
-    async def start(self, spec: NotebookSpec, token: str) -> Started:
-        """Create and start the server. The token reaches it by environment only."""
+    async def start(self, spec: NotebookSpec, token: str, secret_env: Mapping[str, str] | None = None) -> Started:
+        """Create and start the server. The token and the secret variables reach it by environment only."""
 
     async def exit_status(self, container_id: str) -> Exit | None:
         """None while the server runs; how it ended otherwise."""

@@ -11,13 +11,14 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from docker.types import DeviceRequest
+from docker.types import Mount as DockerMount
 
-from desktop.core.errors import InvalidSpec
+from desktop.core.errors import InvalidSpec, LabdockError
 from desktop.core.models import ALL_GPUS, NetworkMode, NotebookSpec
 from desktop.engines import profiles
 from desktop.engines.base import Found
@@ -46,8 +47,37 @@ def free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def check_stable_port(spec: NotebookSpec) -> None:
+    """A stable-address notebook's port must be free before its server tries it (it would not move)."""
+    if spec.stable_port is None:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no owner
+        try:
+            probe.bind(("127.0.0.1", spec.stable_port))
+        except OSError:
+            raise LabdockError(
+                f"port {spec.stable_port} of '{spec.name}' (its stable address) is taken by another program: "
+                "free it, or turn the stable address off"
+            ) from None
+
+
 def redact(text: str, token: str | None) -> str:
     return text.replace(token, "<token>") if token else text
+
+
+def redact_hidden(text: str, inspect: dict[str, Any]) -> str:
+    """The log text without the container's token and secret values (named by its spec label)."""
+    env = container_env(inspect)
+    text = redact(text, env.get("JUPYTER_TOKEN"))
+    labels = (inspect.get("Config") or {}).get("Labels") or {}
+    try:
+        names = json.loads(labels.get(f"{LABEL}.spec") or "{}").get("secret_names") or []
+    except (ValueError, AttributeError):
+        names = []
+    for value in sorted((env[n] for n in names if isinstance(n, str) and env.get(n)), key=len, reverse=True):
+        text = text.replace(value, "<secret>")
+    return text
 
 
 def container_config(
@@ -59,8 +89,12 @@ def container_config(
     port: int,
     gpu_ids: tuple[str, ...] = (),
     via_cdi: bool = False,
+    secret_env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The create() arguments: labels, token by environment, non-root, no privileges, limits, GPUs."""
+    """The create() arguments: labels, token by environment, non-root, no privileges, limits, GPUs.
+
+    The user's variables and secrets go by environment (secret values only there: the spec label names
+    them); Labdock's own variables and arguments come last, so they win over anything given."""
     if spec.work_dir is None:
         raise InvalidSpec("the notebook has no work folder")
     host_mode = spec.network_mode is NetworkMode.HOST
@@ -80,14 +114,15 @@ def container_config(
     }
     if host_mode:
         labels[f"{LABEL}.port"] = str(port)
-    environment = {"JUPYTER_TOKEN": token, "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime"}
+    environment = {**dict(spec.env), **(secret_env or {})}
+    environment.update(JUPYTER_TOKEN=token, JUPYTER_RUNTIME_DIR="/tmp/jupyter-runtime")
     if spec.run_as_root:
         labels[f"{LABEL}.root"] = "1"  # visible in `docker inspect` and in Labdock's table
     if profile.user is None and not image_user:
-        environment["HOME"] = "/tmp"  # an image without a user has no home we may write to
+        environment.setdefault("HOME", "/tmp")  # an image without a user has no home we may write to
     kwargs: dict[str, Any] = {
         "image": spec.image,
-        "command": profile.command("127.0.0.1" if host_mode else "0.0.0.0", port),
+        "command": profile.command("127.0.0.1" if host_mode else "0.0.0.0", port, spec.extra_args),
         "name": f"{settings.container_prefix}{spec.name}",
         "labels": labels,
         "environment": environment,
@@ -107,7 +142,16 @@ def container_config(
     if host_mode:
         kwargs["network_mode"] = "host"
     else:
-        kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)}
+        kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", spec.stable_port)}  # None: Docker picks
+    if spec.shm_bytes:
+        kwargs["shm_size"] = spec.shm_bytes
+    if spec.mounts:
+        kwargs["mounts"] = [
+            DockerMount(m.container_path, str(m.host_path), type="bind", read_only=m.read_only) for m in spec.mounts
+        ]
+    if spec.survive_reboot:
+        # Back with the engine after a reboot or a crash; a stop by Labdock (or `docker stop`) stays stopped.
+        kwargs["restart_policy"] = {"Name": "unless-stopped"}
     if spec.cpus:
         kwargs["nano_cpus"] = int(spec.cpus * 1e9)
     if spec.memory_bytes:
@@ -223,7 +267,8 @@ def found_from_row(row: dict[str, Any]) -> Found:
     """A container list row of ours as a Found; raises ValueError (or KeyError) for unreadable labels."""
     labels = row.get("Labels") or {}
     spec = NotebookSpec.from_json(json.loads(labels[f"{LABEL}.spec"]))
-    running = row.get("State") == "running"
+    # "restarting": its restart policy is bringing it back; seen as a server that is starting.
+    running = row.get("State") in ("running", "restarting")
     port: int | None = None
     if spec.network_mode is NetworkMode.HOST:
         port = int(labels.get(f"{LABEL}.port", "0")) or None

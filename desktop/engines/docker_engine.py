@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -24,12 +24,14 @@ from docker.models.containers import _create_container_args
 
 from desktop.core.errors import EngineTimeout, EngineUnavailable, LabdockError, NotebookExists, NotOurs
 from desktop.core.models import NetworkMode, NotebookSpec
+from desktop.core.spec_checks import validate_mounts
 from desktop.core.validation import lower_case_problem
 from desktop.engines import profiles
 from desktop.engines.base import LOG_TAIL_LINES, Exit, Found, PullProgress, Started
 from desktop.engines.container_spec import (
     CONTAINER_PORT,
     DockerSettings,
+    check_stable_port,
     container_config,
     container_env,
     found_from_row,
@@ -40,7 +42,7 @@ from desktop.engines.container_spec import (
     ours_filter,
     ownership_problem,
     published_port,
-    redact,
+    redact_hidden,
     split_tag,
 )
 from desktop.engines.docker_errors import (
@@ -208,6 +210,10 @@ class DockerEngine:
         problem = lower_case_problem(spec.image)
         if problem is not None:
             raise LabdockError(problem)  # before Docker is asked: it would try an upper-case registry host
+        if spec.mounts:  # a folder may have gone since the notebook was made: say which, not Docker's words
+            await asyncio.to_thread(validate_mounts, spec.mounts)
+        if spec.stable_port is not None and spec.network_mode is NetworkMode.HOST:
+            await asyncio.to_thread(check_stable_port, spec)
         await self._ensure_image(spec.image, on_pull)
         if spec.network_mode is NetworkMode.BRIDGE:
             networks = await self._call(lambda c: c.api.networks(names=["bridge"]), doing="list its networks")
@@ -228,6 +234,15 @@ class DockerEngine:
                 return None
             raise
         return dict(data.get("Config") or {})
+
+    async def image_env_and_labels(self, image: str) -> tuple[dict[str, str], dict[str, str]] | None:
+        """The image's environment and labels (None when it is not on this machine): where an image says
+        which CUDA it needs (desktop.cuda_compat reads them)."""
+        config = await self._image_config(image)
+        if config is None:
+            return None
+        env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
+        return env, {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
 
     async def _ensure_image(self, image: str, on_pull: PullProgress | None) -> None:
         config = await self._image_config(image)
@@ -272,7 +287,7 @@ class DockerEngine:
                 "run 'sudo nvidia-ctk runtime configure --runtime=docker' and restart Docker"
             )
 
-    async def start(self, spec: NotebookSpec, token: str) -> Started:
+    async def start(self, spec: NotebookSpec, token: str, secret_env: Mapping[str, str] | None = None) -> Started:
         config = self._image_configs.pop(spec.image, None) or await self._image_config(spec.image)
         if config is None:
             raise LabdockError(f"the image '{spec.image}' is not on this machine (it was removed meanwhile)")
@@ -281,9 +296,9 @@ class DockerEngine:
             profile_name = profiles.detect(spec.image, config.get("Cmd"), config.get("Env"))
         profile = profiles.get(profile_name)
         host_mode = spec.network_mode is NetworkMode.HOST
-        port = free_loopback_port() if host_mode else CONTAINER_PORT
+        port = (spec.stable_port or free_loopback_port()) if host_mode else CONTAINER_PORT
         gpu_ids = await asyncio.to_thread(self._resolve_gpus, spec.gpus)
-        kwargs = self.container_config(spec, token, profile, config, port, gpu_ids)
+        kwargs = self.container_config(spec, token, profile, config, port, gpu_ids, secret_env)
         container_id = await self._create(spec, kwargs)
         try:
             await self._call(lambda c: c.api.start(container_id), doing="start the container")
@@ -344,9 +359,18 @@ class DockerEngine:
         image_config: dict[str, Any],
         port: int,
         gpu_ids: tuple[str, ...] = (),
+        secret_env: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         return container_config(
-            self.settings, spec, token, profile, image_config, port, gpu_ids, via_cdi=self._gpus_via_cdi
+            self.settings,
+            spec,
+            token,
+            profile,
+            image_config,
+            port,
+            gpu_ids,
+            via_cdi=self._gpus_via_cdi,
+            secret_env=secret_env,
         )
 
     async def _published_port(self, container_id: str) -> int:
@@ -456,7 +480,6 @@ class DockerEngine:
         data = await self._inspect_ours(ident)
         if data is None:
             return
-        token = container_env(data).get("JUPYTER_TOKEN")
         stream = await self._call(lambda c: c.api.logs(ident, stream=True, follow=True, tail=200), doing="read the log")
         buffer = b""
         try:
@@ -467,14 +490,14 @@ class DockerEngine:
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
-                    yield redact(line.decode(errors="replace"), token)
+                    yield redact_hidden(line.decode(errors="replace"), data)
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
                 with contextlib.suppress(*SDK_ERRORS):
                     close()
         if buffer:
-            yield redact(buffer.decode(errors="replace"), token)
+            yield redact_hidden(buffer.decode(errors="replace"), data)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -496,6 +519,5 @@ def _create_container(client: docker.DockerClient, kwargs: dict[str, Any], usern
 
 
 def _log_text(client: docker.DockerClient, container: str, inspect: dict[str, Any], **options: Any) -> str:
-    """The container's log, decoded, with its token redacted (`inspect` is where the token is read)."""
-    text = client.api.logs(container, **options).decode(errors="replace")
-    return redact(text, container_env(inspect).get("JUPYTER_TOKEN"))
+    """The container's log, decoded, with its token and secrets redacted (`inspect` is where they are read)."""
+    return redact_hidden(client.api.logs(container, **options).decode(errors="replace"), inspect)

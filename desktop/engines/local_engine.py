@@ -24,13 +24,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 from desktop.core.errors import InvalidSpec, LabdockError
 from desktop.core.models import NotebookSpec
+from desktop.core.validation import local_engine_problem
 from desktop.engines.base import LOG_TAIL_LINES, Exit, Found, PullProgress, Started, last_lines
-from desktop.engines.container_spec import free_loopback_port, redact
+from desktop.engines.container_spec import check_stable_port, free_loopback_port, redact
 from desktop.engines.local_records import (
     LocalRecords,
     Record,
@@ -76,22 +77,28 @@ class LocalEngine:
         return is_running(record.identity)
 
     async def prepare(self, spec: NotebookSpec, on_pull: PullProgress | None) -> None:
+        problem = local_engine_problem(spec)
+        if problem is not None:
+            raise InvalidSpec(problem)
+        await asyncio.to_thread(check_stable_port, spec)
         if self.python == sys.executable and importlib.util.find_spec("jupyterlab") is None:
             raise LabdockError("the Local engine needs JupyterLab in Labdock's environment: pip install jupyterlab")
 
-    async def start(self, spec: NotebookSpec, token: str) -> Started:
+    async def start(self, spec: NotebookSpec, token: str, secret_env: Mapping[str, str] | None = None) -> Started:
         if spec.work_dir is None:
             raise InvalidSpec("the notebook has no work folder")
         current = await asyncio.to_thread(self._records.record, spec.name)
         if current is not None and await asyncio.to_thread(self._running, current):
             raise LabdockError(f"a local server of '{spec.name}' is already running ({current.container_id})")
-        port = free_loopback_port()
-        env = dict(os.environ, JUPYTER_TOKEN=token, JUPYTER_RUNTIME_DIR=str(self._records.runtime_dir(spec.name)))
+        port = spec.stable_port or free_loopback_port()
+        env = {**os.environ, **dict(spec.env), **(secret_env or {})}
+        env.update(JUPYTER_TOKEN=token, JUPYTER_RUNTIME_DIR=str(self._records.runtime_dir(spec.name)))
         env["CUDA_VISIBLE_DEVICES"] = ",".join(await asyncio.to_thread(self._gpus, spec.gpus))
         command = [
             self.python,
             "-m",
             "jupyterlab",
+            *spec.extra_args,  # before Labdock's own: for a setting given twice the last wins
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}",
             f"--ServerApp.root_dir={spec.work_dir}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from desktop.core.models import PROFILE_NAMES
+from desktop.core.models import PLAIN_WORK_MOUNT, PROFILE_NAMES, STACKS_WORK_MOUNT
 
 PROFILES = PROFILE_NAMES
 AUTO, DOCKER_STACKS, PLAIN = PROFILES
@@ -32,9 +32,11 @@ class Profile:
     user: str | None  # None: the image's own user
     base_command: tuple[str, ...]
 
-    def command(self, ip: str, port: int) -> list[str]:
+    def command(self, ip: str, port: int, extra: Sequence[str] = ()) -> list[str]:
+        """The user's extra arguments first, Labdock's after them: for a setting given twice the last wins."""
         return [
             *self.base_command,
+            *extra,
             f"--ServerApp.ip={ip}",
             f"--ServerApp.port={port}",
             f"--ServerApp.root_dir={self.work_mount}",
@@ -43,8 +45,8 @@ class Profile:
 
 
 _PROFILES = {
-    DOCKER_STACKS: Profile(DOCKER_STACKS, "/home/jovyan/work", "1000:100", ("start-notebook.py",)),
-    PLAIN: Profile(PLAIN, "/work", None, ("jupyter", "lab")),
+    DOCKER_STACKS: Profile(DOCKER_STACKS, STACKS_WORK_MOUNT, "1000:100", ("start-notebook.py",)),
+    PLAIN: Profile(PLAIN, PLAIN_WORK_MOUNT, None, ("jupyter", "lab")),
 }
 
 

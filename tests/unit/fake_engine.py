@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from desktop.core.errors import NotOurs
@@ -27,6 +27,7 @@ class Server:
     created_at: float = 0.0
     ours: bool = True
     log: list[str] = field(default_factory=list)
+    secret_env: dict[str, str] = field(default_factory=dict)  # as the server got them
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -68,9 +69,9 @@ class FakeEngine:
     async def prepare(self, spec: NotebookSpec, on_pull: PullProgress | None) -> None:
         await self._enter("prepare")
 
-    async def start(self, spec: NotebookSpec, token: str) -> Started:
+    async def start(self, spec: NotebookSpec, token: str, secret_env: Mapping[str, str] | None = None) -> Started:
         await self._enter("start")
-        server = Server(spec, f"fake{next(_ids)}", token, running=True)
+        server = Server(spec, f"fake{next(_ids)}", token, running=True, secret_env=dict(secret_env or {}))
         if self.answer:
             server.listener = await asyncio.start_server(_answer, "127.0.0.1", 0)
             port = server.listener.sockets[0].getsockname()[1]
