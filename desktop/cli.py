@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktop import cli_options
+from desktop.cli_gpu import add_parser as add_gpu_parser
+from desktop.cli_gpu import gpu_command
 from desktop.core.errors import EngineUnavailable, InvalidSpec, LabdockError
 from desktop.core.models import ALL_GPUS, Notebook, NotebookSpec, NotebookState
 from desktop.core.validation import format_bytes, parse_memory, validate_cpus, validate_spec
@@ -54,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--root", action="store_true", help="run the container as root with Docker's default capabilities (less safe)"
     )
+    new.add_argument(
+        "--exclusive", action="store_true", help="reserve its GPUs: no other notebook may launch on them meanwhile"
+    )
     new.add_argument("--no-wait", action="store_true", help="return once the launch has begun")
     cli_options.add_settings_options(new)
     cli_options.add_parsers(sub)
@@ -80,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("name")
     logs.add_argument("--tail", type=int, help="only the last N lines")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    add_gpu_parser(sub)
     sub.add_parser("gui", help="open the window (the same as no command)")
     sub.add_parser("install-desktop", help="add Labdock to your desktop's applications menu")
     sub.add_parser("uninstall-desktop", help="remove Labdock from your desktop's applications menu")
@@ -93,6 +99,8 @@ def _spec(args: argparse.Namespace, services: Services) -> NotebookSpec:
         gpus = ALL_GPUS if args.gpu == "all" else tuple(g.strip() for g in args.gpu.split(",") if g.strip())
         if not gpus:
             raise InvalidSpec("--gpu needs 'all' or a list of GPU indices or UUIDs")
+    if args.exclusive and not gpus:
+        raise InvalidSpec("--exclusive reserves GPUs: add --gpu")
     image = args.image or (settings.default_gpu_image if gpus else settings.default_image)
     return validate_spec(  # a wrong value is reported before Docker is even asked
         NotebookSpec(
@@ -106,6 +114,7 @@ def _spec(args: argparse.Namespace, services: Services) -> NotebookSpec:
             network_mode=settings.network if args.network is None else type(settings.network)(args.network),
             engine=args.engine or settings.default_engine,
             run_as_root=args.root,
+            exclusive_gpus=args.exclusive,
         )
     )
 
@@ -124,6 +133,7 @@ def _table(notebooks: Sequence[Notebook]) -> str:
 
 async def _run(args: argparse.Namespace, services: Services) -> int:
     manager: NotebookManager = services.manager
+    manager.subscribe_warnings(lambda _, warning: print(f"labdock: warning: {warning}", file=sys.stderr, flush=True))
     try:
         spec = _spec(args, services) if args.command == "new" else None
         if spec is not None:
@@ -145,6 +155,8 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
             return await _open(services, args.name, args.browser)
         if args.command in cli_options.EDIT_COMMANDS:
             return await cli_options.run_edit(args, manager, services.settings, secrets)
+        if args.command == "gpu":
+            return await gpu_command(services, args.free, args.gpu)
         if args.command == "ls":
             print(cli_options.with_details(_table(manager.list()), manager.list()))
             notice = await asyncio.to_thread(manager.secrets.notice)  # the fallback file says what it is
@@ -179,6 +191,8 @@ def _without_docker(args: argparse.Namespace, manager: NotebookManager, spec: No
         print(_table([n for n in manager.list() if n.engine == "local"]))
         raise EngineUnavailable(f"{problem} (only local notebooks are listed)")
     if (spec is not None and spec.engine == "local") or getattr(args, "name", None) in local:
+        return
+    if args.command == "gpu":  # local notebooks' kernels are still named (it says so itself)
         return
     raise EngineUnavailable(problem)
 

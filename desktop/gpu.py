@@ -50,6 +50,7 @@ class Inventory:
 class GpuProcess:
     pid: int
     memory: int | None  # bytes; None where NVML cannot tell (e.g. no permission)
+    utilization: int | None = None  # its share of the GPU's time (SM %) since the last sample; None: not offered
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Nvml:
         self._handles: list[tuple[GpuInfo, Any]] = []
         self._inventory: Inventory | None = None
         self._memory_version: int | None = None
+        self._util_seen: dict[str, int] = {}  # per GPU: the newest per-process sample read, in µs
 
     def inventory(self) -> Inventory:
         with self._lock:
@@ -197,8 +199,33 @@ class Nvml:
             utilization=None if util is None else int(util.gpu),
             temperature=None if temp is None else int(temp),
             power=None if power_mw is None else power_mw / 1000.0,
-            processes=tuple(GpuProcess(int(p.pid), _bytes_or_none(p.usedGpuMemory)) for p in procs),
+            processes=self._processes(nv, info.uuid, handle, procs),
         )
+
+    def _processes(self, nv: Any, uuid: str, handle: Any, procs: Iterable[Any]) -> tuple[GpuProcess, ...]:
+        shares = self._process_utilization(nv, uuid, handle) if procs else None
+        return tuple(
+            GpuProcess(
+                int(p.pid), _bytes_or_none(p.usedGpuMemory), None if shares is None else shares.get(int(p.pid), 0)
+            )
+            for p in procs
+        )
+
+    def _process_utilization(self, nv: Any, uuid: str, handle: Any) -> dict[int, int] | None:
+        """Mean SM utilisation per process over the samples the driver took since the last call; a process
+        without samples was idle. None where the GPU does not offer it (an optional figure: never a loss)."""
+        try:
+            rows = nv.nvmlDeviceGetProcessUtilization(handle, self._util_seen.get(uuid, 0))
+        except nv.NVMLError_NotFound:
+            return {}  # no sample since the last call: nothing ran
+        except (nv.NVMLError, AttributeError):  # unsupported, or an nvidia-ml-py without the call
+            return None
+        sums: dict[int, tuple[int, int]] = {}
+        for row in rows:
+            total, count = sums.get(int(row.pid), (0, 0))
+            sums[int(row.pid)] = (total + min(max(int(row.smUtil), 0), 100), count + 1)
+            self._util_seen[uuid] = max(self._util_seen.get(uuid, 0), int(row.timeStamp))
+        return {pid: round(total / count) for pid, (total, count) in sums.items()}
 
     def close(self) -> None:
         """Shut NVML down once; safe to call twice, from atexit, or when it never started."""

@@ -17,11 +17,12 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from desktop import cuda_compat, kernel_actions, reservations
 from desktop.adoption import Adoption
 from desktop.bounded import bounded
 from desktop.core.errors import (
@@ -38,7 +39,11 @@ from desktop.core.spec_checks import validate_secret_values
 from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found, last_lines
 from desktop.engines.readiness import wait_ready
+from desktop.gpu import GpuSample, Inventory
 from desktop.idle_stop import IdleStop
+from desktop.jupyter_api import Server
+from desktop.kernel_actions import Freed, KernelAction
+from desktop.kernels import GpuLine, KernelAttribution
 from desktop.lease import Leases
 from desktop.notebook_edits import NotebookEdits, with_stable_port
 from desktop.reconcile import Facts, KnownRow, reconcile
@@ -64,6 +69,7 @@ class Removed:
 
 
 EngineListener = Callable[[str | None], None]  # the engine's problem, or None once it answers again
+WarningListener = Callable[[str, str], None]  # (notebook, one line) said before its launch goes ahead
 
 
 class NotebookManager:
@@ -78,6 +84,7 @@ class NotebookManager:
         container_uid: int = 1000,
         gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
         secret_store: SecretStore | None = None,
+        gpu_inventory: Callable[[], Inventory] | None = None,
     ) -> None:
         self.engines: dict[str, Engine] = {e.name: e for e in ([engine] if not isinstance(engine, list) else engine)}
         self.engine = next(iter(self.engines.values()))  # the default engine
@@ -87,6 +94,9 @@ class NotebookManager:
         self.engine_timeout = engine_timeout
         self._container_uid = container_uid
         self._gpu_resolver = gpu_resolver
+        self._gpu_inventory = gpu_inventory
+        self._warning_listeners: list[WarningListener] = []
+        self._kernels = KernelAttribution()
         self._store = SpecStore(paths)
         self._leases = Leases(paths.leases_dir)
         self._rows = Rows()
@@ -165,9 +175,12 @@ class NotebookManager:
                 raise NotebookExists(spec.name)
             if spec.uses_gpu and self._gpu_resolver is not None:
                 await asyncio.to_thread(self._gpu_resolver, spec.gpus)  # a GPU that is not here: say so now
+            inventory, warnings = await self._preflight(spec)  # a reserved GPU is refused before anything exists
             spec = await asyncio.to_thread(self._with_work_dir, spec)
         finally:
             self._reserved.discard(spec.name)
+        reservations.check_launch(spec, self._rows.list(), inventory)  # again with no await before the row
+        self._warn(spec.name, warnings)
         notebook = Notebook(spec=spec)
         self._rows.apply(notebook)
         return await self._launch_task(notebook, wait, first=True, secrets=secrets)
@@ -179,7 +192,10 @@ class NotebookManager:
             raise LeaseHeld(f"'{name}' is being started or stopped by another Labdock window or command")
         if notebook.state.active:
             return notebook
+        inventory, warnings = await self._preflight(notebook.spec)
         spec = await asyncio.to_thread(self._with_work_dir, notebook.spec)
+        reservations.check_launch(spec, self._rows.list(), inventory)
+        self._warn(name, warnings)
         self._rows.apply(notebook, NotebookState.CREATING, spec=spec)
         return await self._launch_task(notebook, wait, first=False)
 
@@ -511,6 +527,77 @@ class NotebookManager:
                 self._leases.release(fd)
             self._rows.apply(notebook, NotebookState.READY)
             await self._remember_answered(notebook)
+
+    # -- GPUs: reservations and CUDA before a launch, kernels while running ----------------------
+
+    def subscribe_warnings(self, listener: WarningListener) -> Callable[[], None]:
+        self._warning_listeners.append(listener)
+        return lambda: self._warning_listeners.remove(listener)
+
+    async def launch_warnings(self, spec: NotebookSpec) -> tuple[str, ...]:
+        """What to tell the user before launching `spec` (GPUs shared with other notebooks, an image whose CUDA
+        is newer than the driver); raises GpuReserved when the launch would break a reservation."""
+        return (await self._preflight(spec))[1]
+
+    async def _preflight(self, spec: NotebookSpec) -> tuple[Inventory | None, tuple[str, ...]]:
+        if not spec.uses_gpu or self._gpu_inventory is None:
+            return None, ()
+        inventory = await asyncio.to_thread(self._gpu_inventory)
+        shared = reservations.check_launch(spec, self._rows.list(), inventory)
+        try:
+            check = cuda_compat.check_image(self._engine(spec), spec.image, inventory.cuda_version)
+            cuda = await bounded(check, self.engine_timeout)
+        except LabdockError as exc:  # the launch itself says what is wrong with the engine
+            log.info("no CUDA check for '%s': %s", spec.name, exc)
+            cuda = None
+        return inventory, tuple(warning for warning in (shared, cuda) if warning)
+
+    def _warn(self, name: str, warnings: tuple[str, ...]) -> None:
+        for warning in warnings:
+            log.warning("launching '%s': %s", name, warning)
+            for listener in list(self._warning_listeners):
+                try:
+                    listener(name, warning)
+                except Exception:
+                    log.exception("warning listener failed")
+
+    async def gpu_lines(self, samples: Iterable[GpuSample]) -> tuple[GpuLine, ...]:
+        """Each GPU process in `samples` with its notebook, kernel, notebook file and idle time."""
+        return await self._kernels.lines(samples, (await self._servers()).values())
+
+    async def kernel_action(self, name: str, kernel_id: str, action: KernelAction) -> None:
+        """Interrupt or shut down one kernel of a running notebook, through its server."""
+        server = (await self._servers(name)).get(name)
+        if server is None:
+            raise LabdockError(f"'{name}' is not running (it is {self.get(name).state.value})")
+        await kernel_actions.act(server, kernel_id, action)
+        self._kernels.forget(name)
+
+    async def shut_down_idle_kernels(
+        self, lines: Iterable[GpuLine], idle_s: float, gpu_uuid: str | None = None
+    ) -> Freed:
+        """Shut down the kernels among `lines` idle for `idle_s` seconds or more (on one GPU if given)."""
+        freed = await kernel_actions.shut_down_idle(lines, await self._servers(), idle_s, gpu_uuid)
+        self._kernels.forget()
+        return freed
+
+    async def _servers(self, only: str | None = None) -> dict[str, Server]:
+        """Ready notebooks' servers by name; a token not known yet (an adopted server) is read back."""
+        servers = {}
+        for nb in self._rows.list():
+            if nb.state is not NotebookState.READY or not nb.url or not nb.container_id or only not in (None, nb.name):
+                continue
+            token = nb.token
+            if token is None:
+                try:
+                    token = await bounded(self._engine(nb.spec).token(nb.container_id), self.engine_timeout)
+                except LabdockError as exc:
+                    log.info("no token for '%s': %s", nb.name, exc)
+                if token is None:
+                    continue
+                self._rows.apply(nb, token=token)
+            servers[nb.name] = Server(nb.name, nb.container_id, nb.url, token)
+        return servers
 
     # -- edit, duplicate, rename (desktop.notebook_edits); idle stop (desktop.idle_stop) ---------
 

@@ -66,5 +66,6 @@ def build_services(paths: Paths | None = None, *, context: str | None = None) ->
         engine_timeout=settings.engine_timeout + ENGINE_GRACE,  # the engine's own, clearer message comes first
         container_uid=uid,
         gpu_resolver=gpu_resolver,
+        gpu_inventory=nvml.inventory,
     )
     return Services(paths, settings, manager, nvml, engine)

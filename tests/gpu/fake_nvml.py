@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,6 +30,8 @@ class FakeGpu:
     lost: bool = False  # every call on this GPU raises GpuIsLost
     failure: type[pynvml.NVMLError] | None = None  # every call on this GPU raises this instead
     unsupported: set[str] = field(default_factory=set)  # function names that raise NotSupported
+    # pid -> SM % for nvmlDeviceGetProcessUtilization; None: the GPU does not offer per-process figures
+    process_util: dict[int, int] | None = None
 
 
 def make_gpus(count: int, procs_per_gpu: int = 0) -> list[FakeGpu]:
@@ -55,6 +58,7 @@ _PATCHED = (
     "nvmlDeviceGetTemperature",
     "nvmlDeviceGetPowerUsage",
     "nvmlDeviceGetComputeRunningProcesses",
+    "nvmlDeviceGetProcessUtilization",
 )
 
 
@@ -65,6 +69,7 @@ class FakeNvml:
     memory_v2: bool = True
     driver_version: str = "550.54.15"
     cuda_version: int = 12040
+    live_only: bool = False  # like a real driver: a pid that has exited (no /proc entry) is not listed
     inits: int = 0
     shutdowns: int = 0
 
@@ -137,4 +142,17 @@ class FakeNvml:
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:
         gpu = self._gpu(handle, "nvmlDeviceGetComputeRunningProcesses")
-        return [SimpleNamespace(pid=pid, usedGpuMemory=mem) for pid, mem in gpu.processes]
+        procs = [(pid, mem) for pid, mem in gpu.processes if not self.live_only or Path(f"/proc/{pid}").exists()]
+        return [SimpleNamespace(pid=pid, usedGpuMemory=mem) for pid, mem in procs]
+
+    def nvmlDeviceGetProcessUtilization(self, handle: int, last_seen: int) -> list[SimpleNamespace]:
+        gpu = self._gpu(handle, "nvmlDeviceGetProcessUtilization")
+        if gpu.process_util is None:
+            raise pynvml.NVMLError_NotSupported()
+        stamp = last_seen + 1_000_000
+        if not gpu.process_util:
+            raise pynvml.NVMLError_NotFound()
+        return [
+            SimpleNamespace(pid=pid, timeStamp=stamp, smUtil=util, memUtil=util // 2, encUtil=0, decUtil=0)
+            for pid, util in gpu.process_util.items()
+        ]
