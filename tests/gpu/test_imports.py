@@ -14,6 +14,11 @@ CHECK = "import sys, {module}; bad = [m for m in sys.modules if m.split('.')[0] 
     ("module", "banned"),
     [
         ("desktop.gpu", ("PySide6", "qasync", "docker")),
+        # the dock's and `labdock gpu`'s lines run on a bare GPU machine too (bench/gpu_smoke.py)
+        ("desktop.kernel_actions", ("PySide6", "qasync", "docker")),
+        ("desktop.gpu_table", ("PySide6", "qasync", "docker")),
+        ("desktop.reservations", ("PySide6", "qasync", "docker")),
+        ("desktop.cuda_compat", ("PySide6", "qasync", "docker")),
         ("desktop.ui.gpu_panel", ("docker",)),
         ("desktop.ui.gpu_picker", ("docker",)),
     ],
