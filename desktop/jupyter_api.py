@@ -1,7 +1,8 @@
 """A notebook server's own REST API, just what GPU attribution and the kernel actions need.
 
 Loopback only, by rule and because every request carries the server's token: a URL that is not on this
-machine is refused before any connection is made. Requests go straight to the server's socket (plain
+machine is refused before any connection is made. Reading is asked with no_track_activity, so watching
+the GPUs never makes a forgotten notebook look busy to idle stop (desktop.idle_stop) or Jupyter's culler. Requests go straight to the server's socket (plain
 HTTP/1.0, no proxy settings apply), so the token reaches nobody else. Every failure is a one-line
 LabdockError; a kernel that is already gone is KernelGone, so "shut it down" can count it as done.
 """
@@ -116,13 +117,13 @@ def _check(server: Server, status: int, what: str, kernel_id: str | None = None)
 
 async def kernels(server: Server) -> list[dict[str, Any]]:
     """api/kernels: id, name, last_activity, execution_state, connections per kernel."""
-    data = await get_json(server, "api/kernels")
+    data = await get_json(server, "api/kernels?no_track_activity=1")
     return [k for k in data if isinstance(k, dict)] if isinstance(data, list) else []
 
 
 async def sessions(server: Server) -> list[dict[str, Any]]:
     """api/sessions: the notebook (or console) path each kernel serves."""
-    data = await get_json(server, "api/sessions")
+    data = await get_json(server, "api/sessions?no_track_activity=1")
     return [s for s in data if isinstance(s, dict)] if isinstance(data, list) else []
 
 

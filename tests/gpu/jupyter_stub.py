@@ -66,6 +66,9 @@ class StubServer:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
         method, target, _ = head.split("\r\n", 1)[0].split(" ", 2)
         self.requests.append(f"{method} {target}")
+        target, _, query = target.partition("?")
+        if method == "GET":
+            assert query == "no_track_activity=1", target  # watching must not count as activity
         status, body = self._route(method, target, f"Authorization: token {self.token}\r\n" in head)
         payload = json.dumps(body).encode() if body is not None else b""
         if self.chunked:

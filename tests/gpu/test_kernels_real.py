@@ -14,7 +14,7 @@ import pytest
 
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.gpu_table import gpu_groups, render
-from desktop.jupyter_api import Server, kernels
+from desktop.jupyter_api import Server, get_json, kernels
 from desktop.kernel_actions import KernelAction
 from desktop.kernels import GpuLine, LineKind
 from desktop.manager import NotebookManager
@@ -85,7 +85,11 @@ def test_kernels_named_interrupted_and_shut_down(
         fake_nvml.gpus[0].processes = [(pids["train"], 20 * GiB), (pids["eval"], 3 * GiB), (pids["job"], 1 * GiB)]
         fake_nvml.gpus[0].process_util = {pids["train"]: 35}
         fake_nvml.gpus[1].processes = [(pids["local"], 2 * GiB), (pids["bare"], 512 * MiB), (os.getpid(), 100 * MiB)]
+        a = manager.get("vision-2")
+        assert a.url and a.token
+        before = await server_activity(a.url, a.token)
         seen = by_pid(await lines())
+        assert await server_activity(a.url, a.token) == before  # watching is not activity (idle stop relies on it)
         train, eval_, local, bare = (seen[pids[k]] for k in ("train", "eval", "local", "bare"))
         assert train.label == "vision-2 / train.ipynb" and train.memory == 20 * GiB and train.utilization == 35
         assert eval_.label == "nlp / experiments/eval.ipynb" and eval_.gpu_index == 0
@@ -103,8 +107,6 @@ def test_kernels_named_interrupted_and_shut_down(
         assert row[3:8] == ["20.0", "GiB", "35", "%", "idle"], table
 
         # Interrupt: a busy kernel goes back to idle, and stays.
-        a = manager.get("vision-2")
-        assert a.url and a.token
         await send_code(a.url, a.token, kernel_ids["train"], "import time\ntime.sleep(120)")
         assert (await kernel_states(a.url, a.token))[kernel_ids["train"]] == "busy"
         await manager.kernel_action("vision-2", kernel_ids["train"], KernelAction.INTERRUPT)
@@ -126,6 +128,11 @@ def test_kernels_named_interrupted_and_shut_down(
     finally:
         arun(stop_local(), timeout=60)
     cli_checks(fake_nvml, pids, kernel_ids)
+
+
+async def server_activity(url: str, token: str) -> str:
+    status = await get_json(Server("status", "-", url, token), "api/status")
+    return str(status["last_activity"])
 
 
 async def _state(url: str, token: str, kernel_id: str, wanted: str) -> bool:
