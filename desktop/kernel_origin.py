@@ -32,10 +32,10 @@ class Origin:
 def _stat(pid: int, root: Path) -> tuple[int, int] | None:
     """(parent pid, start time) from /proc/<pid>/stat; the name field may hold spaces and ')'."""
     try:
-        text = (root / str(pid) / "stat").read_text(errors="replace")
+        with open(f"{root}/{pid}/stat", "rb") as stat:  # plain open: read for every GPU process every round
+            fields = stat.read().rpartition(b")")[2].split()
     except OSError:
         return None
-    fields = text.rpartition(")")[2].split()
     try:
         return int(fields[1]), int(fields[19])
     except (IndexError, ValueError):

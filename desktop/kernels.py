@@ -17,14 +17,15 @@ import enum
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from desktop import jupyter_api
 from desktop.core.errors import LabdockError
-from desktop.gpu import GpuSample
+from desktop.gpu import GpuProcess, GpuSample
 from desktop.jupyter_api import Server
 from desktop.kernel_origin import Origin, origin_of, start_time_of
 
@@ -190,9 +191,10 @@ class KernelAttribution:
         lines = []
         for sample in samples:
             for proc in sample.processes:
-                origin, server = origins.get(proc.pid), owners.get(proc.pid)
-                base = GpuLine(sample.uuid, sample.index, proc.pid, proc.memory, proc.utilization, LineKind.OTHER)
-                lines.append(_line(base, origin, server, answers.get(server) if server else None))
+                server = owners.get(proc.pid)
+                lines.append(
+                    _line(sample, proc, origins.get(proc.pid), server, answers.get(server) if server else None)
+                )
         return tuple(lines)
 
     def _read_origins(self, pids: set[int]) -> dict[int, Origin]:
@@ -238,21 +240,28 @@ class KernelAttribution:
         return {server: self._answers[server][1] for server in wanted}
 
 
-def _line(base: GpuLine, origin: Origin | None, server: Server | None, known: dict[str, KernelInfo] | None) -> GpuLine:
+def _line(
+    sample: GpuSample,
+    proc: GpuProcess,
+    origin: Origin | None,
+    server: Server | None,
+    known: dict[str, KernelInfo] | None,
+) -> GpuLine:
+    line = partial(
+        GpuLine, sample.uuid, sample.index, proc.pid, proc.memory, proc.utilization
+    )  # no replace(): per round
     if origin is None:  # gone meanwhile, or in a pid namespace this process cannot see
-        return base
+        return line(LineKind.OTHER)
     if server is None:
         short = origin.container[:12] if origin.container else None
-        return replace(base, command=origin.command, container=short)
+        return line(LineKind.OTHER, command=origin.command, container=short)
     if origin.kernel_id is None:
-        return replace(base, kind=LineKind.PROCESS, notebook=server.notebook, command=origin.command)
-    info = (known or {}).get(origin.kernel_id)
-    return replace(
-        base,
-        kind=LineKind.KERNEL,
-        notebook=server.notebook,
-        kernel_id=origin.kernel_id,
-        kernel=info,
-        kernel_pid=origin.kernel_pid,
-        command=origin.command if origin.kernel_pid is not None else "",
+        return line(LineKind.PROCESS, server.notebook, command=origin.command)
+    return line(
+        LineKind.KERNEL,
+        server.notebook,
+        origin.kernel_id,
+        (known or {}).get(origin.kernel_id),
+        origin.kernel_pid,
+        origin.command if origin.kernel_pid is not None else "",
     )
