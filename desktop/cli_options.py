@@ -128,7 +128,7 @@ def read_secrets(
     if not names:
         return {}
     for name in names:
-        validate_env_name(name)
+        validate_env_name(_secret_name(name))
     if len(set(names)) != len(names):
         raise InvalidSpec("a secret is named twice")
     stdin = stdin or sys.stdin
@@ -147,6 +147,12 @@ def read_secrets(
     for name, value in values.items():
         validate_secret_value(name, value)
     return values
+
+
+def _secret_name(text: str) -> str:
+    if "=" in text:  # what follows may be the value itself: never repeated, never used
+        raise InvalidSpec("--secret takes a name only; its value is read from stdin or asked for")
+    return text
 
 
 def _gpus(text: str) -> tuple[str, ...]:
@@ -183,7 +189,7 @@ def with_settings(
         env.update(read_env_file(path))
     env.update(parse_env_pair(item) for item in args.env)
     secret_names = [n for n in secret_names if n not in env]  # given as a plain value now
-    for name in args.secret:
+    for name in map(_secret_name, args.secret):
         env.pop(name, None)
         if name not in secret_names:
             secret_names.append(name)

@@ -107,7 +107,8 @@ def _has_control(text: str) -> bool:
 
 def env_name_problem(name: str) -> str | None:
     if not ENV_NAME_RE.match(name):
-        return f"invalid variable name {name[:60]!r}: use letters, digits and '_', not starting with a digit"
+        shown = name.partition("=")[0][:60]  # never what follows an '=' (it may be a value)
+        return f"invalid variable name {shown!r}: use letters, digits and '_', not starting with a digit"
     if len(name) > ENV_NAME_MAX:
         return f"the variable name {name[:40]}… is longer than {ENV_NAME_MAX} characters"
     if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
