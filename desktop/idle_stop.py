@@ -195,7 +195,9 @@ class IdleStop:
             self._clear(name)
         elif warned_at is None:
             self._warned[name] = now
-            self._emit(IdleEvent(IdleEventKind.WARNING, name, max(last + limit, now + self.warn_before)))
+            stop_at = max(last + limit, now + self.warn_before)
+            log.info("'%s' is idle: it will be stopped in %.0f s unless it is used", name, stop_at - now)
+            self._emit(IdleEvent(IdleEventKind.WARNING, name, stop_at))
         elif idle >= limit and now - warned_at >= self.warn_before:
             del self._warned[name]
             try:
@@ -203,4 +205,5 @@ class IdleStop:
             except LabdockError as exc:
                 log.warning("idle stop of '%s' failed: %s", name, exc)
                 return
+            log.info("'%s' was stopped after %d min without activity", name, minutes)
             self._emit(IdleEvent(IdleEventKind.STOPPED, name))

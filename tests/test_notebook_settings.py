@@ -14,6 +14,7 @@ from desktop.manager import NotebookManager
 from desktop.services import build_services
 from desktop.store import Paths
 from tests.conftest import TEST_PREFIX, Engine, arun
+from tests.test_lifecycle import execute, start_kernel
 
 pytestmark = pytest.mark.docker
 MiB = 1024**2
@@ -166,3 +167,29 @@ def test_stable_address_survives_a_restart(labdock_home: Path, images, docker_en
         await fresh.close()
 
     arun(scenario())
+
+
+def test_local_engine_gets_env_secrets_and_a_stable_address(labdock_home: Path) -> None:
+    secret = "local-secret-value-91"
+
+    async def scenario() -> None:
+        mgr = manager()
+        local = NotebookSpec(
+            "loc", "local", engine="local", env=(("PLAIN", "p"),), secret_names=("TOK",), stable_address=True
+        )
+        first = await mgr.create(local, secrets={"TOK": secret})
+        assert first.state is NotebookState.READY, first.error
+        url, token = first.url, first.token
+        assert url and token
+        kernel = await start_kernel(url, token)
+        output = await execute(url, token, kernel, "import os; print(os.environ['PLAIN'], os.environ['TOK'])")
+        assert output.strip() == f"p {secret}"
+        await mgr.stop("loc")
+        again = await mgr.start("loc")
+        assert (again.url, again.token) == (url, token)
+        await mgr.stop("loc")
+        await mgr.close()
+
+    arun(scenario())
+    holders = [p for p in labdock_home.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert holders == [labdock_home / "config" / "secrets.json"]

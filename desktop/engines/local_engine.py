@@ -80,7 +80,8 @@ class LocalEngine:
         problem = local_engine_problem(spec)
         if problem is not None:
             raise InvalidSpec(problem)
-        await asyncio.to_thread(check_stable_port, spec)
+        if spec.stable_port is not None:
+            await asyncio.to_thread(check_stable_port, spec)
         if self.python == sys.executable and importlib.util.find_spec("jupyterlab") is None:
             raise LabdockError("the Local engine needs JupyterLab in Labdock's environment: pip install jupyterlab")
 
