@@ -1,9 +1,14 @@
 """GPU smoke test for a machine with an NVIDIA GPU and no Qt or Docker (only nvidia-ml-py, maybe torch).
 
-Checks desktop.gpu against the real driver: the inventory, a 5 s sampling run while a child process
-holds 1 GiB on one GPU (the sampler must see that pid with about that much memory), the values of
-`nvidia-smi`, and that the pid is gone from the samples once the child exits. Exits 1 on any mismatch.
-Run from the repository root: python bench/gpu_smoke.py [--gpu 0] [--seconds 5] [--mib 1024]
+Checks desktop.gpu against the real driver: the inventory, the cost of one sample (the dock's 2 ms
+target), the CUDA check against the driver's CUDA version, a 5 s sampling run while a child process holds
+1 GiB on one GPU (the sampler must see that pid with about that much memory, and its GPU share where the
+GPU offers one), the values of `nvidia-smi`, and that the pid is gone from the samples once the child
+exits. Then the kernel lines (bench/gpu_smoke_kernels.py): a real kernel allocates on the GPU and must be
+named by its notebook file, and shutting it down must free the memory; in a Local JupyterLab when
+jupyter_server and ipykernel are installed, in a container with `--image` on Docker with the NVIDIA
+runtime; each is skipped with a line saying why when its parts are missing. Exits 1 on any mismatch.
+Run from the repository root: python bench/gpu_smoke.py [--gpu 0] [--seconds 5] [--mib 1024] [--image IMAGE]
 """
 
 from __future__ import annotations
@@ -20,24 +25,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from desktop.gpu import GpuMonitor, GpuSample, Nvml, container_of
+from bench.gpu_smoke_kernels import kernel_checks
+from desktop.cuda_compat import cuda_warning, driver_cuda, image_cuda
+from desktop.gpu import GpuMonitor, GpuSample, Inventory, Nvml, container_of
 
 MiB = 1 << 20
 CONTEXT_SLACK = 1536 * MiB  # a CUDA context (torch's included) costs a few hundred MiB on top of the buffer
 
-# The child that holds GPU memory: torch if present, else the CUDA runtime, else the driver API (always
-# there with a driver). It prints "OK <how>" or "FAIL <why>", then holds until its stdin closes.
-HOLDER = r"""
-import ctypes, sys
-size = int(sys.argv[1])
+# Allocating GPU memory: torch if present, else the CUDA runtime, else the driver API (always there with a
+# driver). `allocate(size)` returns (what keeps it alive, how); the holder child and the kernel both use it.
+ALLOC = r"""
+import ctypes
 
-def torch_alloc():
+def torch_alloc(size):
     import torch
     buf = torch.empty(size, dtype=torch.uint8, device="cuda:0")
     torch.cuda.synchronize()
     return buf
 
-def cudart_alloc():
+def cudart_alloc(size):
     for name in ("libcudart.so", "libcudart.so.12", "libcudart.so.11.0"):
         try:
             lib = ctypes.CDLL(name)
@@ -52,7 +58,7 @@ def cudart_alloc():
         raise RuntimeError(f"cudaMalloc returned {rc}")
     return ptr
 
-def cuda_driver_alloc():
+def cuda_driver_alloc(size):
     lib = ctypes.CDLL("libcuda.so.1")
     dev, ctx, ptr = ctypes.c_int(), ctypes.c_void_p(), ctypes.c_uint64()
     for call, args in (("cuInit", (0,)), ("cuDeviceGet", (ctypes.byref(dev), 0)),
@@ -63,19 +69,30 @@ def cuda_driver_alloc():
             raise RuntimeError(f"{call} returned {rc}")
     return ptr
 
-errors = []
-for alloc in (torch_alloc, cudart_alloc, cuda_driver_alloc):
-    try:
-        keep = alloc()
-    except Exception as exc:
-        errors.append(f"{alloc.__name__}: {exc}")
-        continue
-    print("OK", alloc.__name__, flush=True)
-    sys.stdin.read()
-    sys.exit(0)
-print("FAIL", "; ".join(errors), flush=True)
-sys.exit(3)
+def allocate(size):
+    errors = []
+    for alloc in (torch_alloc, cudart_alloc, cuda_driver_alloc):
+        try:
+            return alloc(size), alloc.__name__
+        except Exception as exc:
+            errors.append(f"{alloc.__name__}: {exc}")
+    raise RuntimeError("; ".join(errors))
 """
+
+# The child that holds GPU memory: prints "OK <how>" or "FAIL <why>", then holds until its stdin closes.
+HOLDER = (
+    ALLOC
+    + r"""
+import sys
+try:
+    keep, how = allocate(int(sys.argv[1]))
+except RuntimeError as exc:
+    print("FAIL", exc, flush=True)
+    sys.exit(3)
+print("OK", how, flush=True)
+sys.stdin.read()
+"""
+)
 
 
 class Report:
@@ -153,6 +170,7 @@ def main() -> int:
     parser.add_argument("--gpu", type=int, default=0, help="index of the GPU to hold memory on")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to sample")
     parser.add_argument("--mib", type=int, default=1024, help="how much GPU memory the child holds")
+    parser.add_argument("--image", help="a CUDA JupyterLab image: also check the kernel lines in a container")
     args = parser.parse_args()
     report = Report()
     nvml = Nvml()
@@ -166,6 +184,8 @@ def main() -> int:
     if not report.check(target is not None, f"GPU {args.gpu} exists"):
         return 1
     assert target is not None
+    check_sample_cost(report, nvml)
+    check_cuda(report, inventory)
     size = args.mib * MiB
     holder, status = start_holder(target.uuid, size)
     print(f"holder pid {holder.pid}: {status}", flush=True)
@@ -183,9 +203,32 @@ def main() -> int:
             holder.wait()
     if status.startswith("OK"):
         check_holder_gone(report, nvml, holder.pid)
+    kernel_checks(report, nvml, target.uuid, ALLOC, size, CONTEXT_SLACK, args.image)
     nvml.close()
     print("gpu smoke:", "pass" if not report.failures else f"{len(report.failures)} failure(s)")
     return 1 if report.failures else 0
+
+
+def check_sample_cost(report: Report, nvml: Nvml, runs: int = 200) -> None:
+    nvml.sample()
+    started = time.perf_counter()
+    for _ in range(runs):
+        nvml.sample()
+    each = (time.perf_counter() - started) / runs * 1000
+    report.check(each < 2.0, f"one sample of every GPU takes {each:.3f} ms (the dock's target: 2 ms)")
+
+
+def check_cuda(report: Report, inventory: Inventory) -> None:
+    """The driver's CUDA version reads, an image newer than it is warned about and one that fits is not."""
+    have = driver_cuda(inventory.cuda_version)
+    if not report.check(have is not None, f"the driver says which CUDA it supports ({inventory.cuda_version})"):
+        return
+    assert have is not None
+    newer = image_cuda({"NVIDIA_REQUIRE_CUDA": f"cuda>={have[0]}.{have[1] + 1}"}, {}, "newer")
+    fits = image_cuda({"CUDA_VERSION": f"{have[0]}.{have[1]}.0"}, {}, "fits")
+    warning = cuda_warning(newer, inventory.cuda_version)
+    report.check(warning is not None, f"an image for CUDA {have[0]}.{have[1] + 1} is warned about: {warning}")
+    report.check(cuda_warning(fits, inventory.cuda_version) is None, f"an image for CUDA {have[0]}.{have[1]} is not")
 
 
 def check_holder_seen(report: Report, nvml: Nvml, pid: int, uuid: str, size: int, seconds: float) -> None:
@@ -203,6 +246,8 @@ def check_holder_seen(report: Report, nvml: Nvml, pid: int, uuid: str, size: int
         memory = max(p.memory or 0 for p in seen)
         ok = size <= memory <= size + CONTEXT_SLACK
         report.check(ok, f"pid {pid} holds {memory / MiB:.0f} MiB (expected {size / MiB:.0f} + context)")
+        shares = sorted({p.utilization for p in seen}, key=lambda u: -1 if u is None else u)
+        print(f"pid {pid} GPU share per sample: {shares} (None: this GPU offers no per-process figures)")
     print(f"pid {pid} container (from /proc cgroup): {container_of(pid)}")
 
 
