@@ -563,6 +563,9 @@ class NotebookManager:
 
     async def gpu_lines(self, samples: Iterable[GpuSample]) -> tuple[GpuLine, ...]:
         """Each GPU process in `samples` with its notebook, kernel, notebook file and idle time."""
+        samples = tuple(samples)
+        if not any(sample.processes for sample in samples):
+            return ()  # nothing to name: no engine or server is asked
         return await self._kernels.lines(samples, (await self._servers()).values())
 
     async def kernel_action(self, name: str, kernel_id: str, action: KernelAction) -> None:
