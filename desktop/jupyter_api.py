@@ -1,10 +1,11 @@
 """A notebook server's own REST API, just what GPU attribution and the kernel actions need.
 
 Loopback only, by rule and because every request carries the server's token: a URL that is not on this
-machine is refused before any connection is made. Reading is asked with no_track_activity, so watching
-the GPUs never makes a forgotten notebook look busy to idle stop (desktop.idle_stop) or Jupyter's culler. Requests go straight to the server's socket (plain
-HTTP/1.0, no proxy settings apply), so the token reaches nobody else. Every failure is a one-line
-LabdockError; a kernel that is already gone is KernelGone, so "shut it down" can count it as done.
+machine is refused before any connection is made. Requests go straight to the server's socket (plain
+HTTP/1.0, no proxy settings apply), so the token reaches nobody else. Reading is asked with
+no_track_activity, so watching the GPUs never makes a forgotten notebook look busy to idle stop
+(desktop.idle_stop) or Jupyter's culler. Every failure is a one-line LabdockError; a kernel that is
+already gone is KernelGone, so "shut it down" can count it as done.
 """
 
 from __future__ import annotations
