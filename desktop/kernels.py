@@ -162,15 +162,16 @@ async def ask_server(server: Server) -> dict[str, KernelInfo]:
 
 class KernelAttribution:
     """Turns GPU samples into GpuLines. Keeps what /proc said of each GPU process while the same process
-    (pid + start time) holds a GPU, and each server's answer for `api_ttl` seconds (sooner when a kernel
-    it has not named appears), so a 1 Hz dock costs a /proc stat read per GPU process per round."""
+    (pid + start time) holds a GPU, and each server's answer for `api_ttl` seconds (after `api_retry` when a
+    kernel it has not named appears; a server that did not answer waits the full `api_ttl`), so a 1 Hz dock
+    costs a /proc stat read per GPU process per round."""
 
     def __init__(self, proc_root: Path = PROC, api_ttl: float = 5.0, api_retry: float = 1.0) -> None:
         self.proc_root = proc_root
         self.api_ttl = api_ttl
         self.api_retry = api_retry
         self._origins: dict[int, Origin] = {}
-        self._answers: dict[Server, tuple[float, dict[str, KernelInfo]]] = {}
+        self._answers: dict[Server, tuple[float, dict[str, KernelInfo], bool]] = {}  # (when, what, answered)
 
     def forget(self, notebook: str | None = None) -> None:
         """Ask the server(s) again on the next round (after a kernel was interrupted or shut down)."""
@@ -225,8 +226,9 @@ class KernelAttribution:
         now = time.monotonic()
         stale = []
         for server, kernel_ids in wanted.items():
-            at, known = self._answers.get(server, (float("-inf"), {}))
-            if now - at >= self.api_ttl or (not kernel_ids <= known.keys() and now - at >= self.api_retry):
+            at, known, answered = self._answers.get(server, (float("-inf"), {}, True))
+            new_kernel = answered and not kernel_ids <= known.keys()
+            if now - at >= self.api_ttl or (new_kernel and now - at >= self.api_retry):
                 stale.append(server)
         results = await asyncio.gather(*(ask_server(server) for server in stale), return_exceptions=True)
         for server, result in zip(stale, results, strict=True):
@@ -234,8 +236,9 @@ class KernelAttribution:
                 if not isinstance(result, LabdockError):
                     raise result
                 log.info("could not read the kernels of '%s': %s", server.notebook, result)
-                result = {}
-            self._answers[server] = (now, result)
+                self._answers[server] = (now, {}, False)
+            else:
+                self._answers[server] = (now, result, True)
         self._answers = {s: a for s, a in self._answers.items() if s in wanted}
         return {server: self._answers[server][1] for server in wanted}
 
@@ -247,9 +250,8 @@ def _line(
     server: Server | None,
     known: dict[str, KernelInfo] | None,
 ) -> GpuLine:
-    line = partial(
-        GpuLine, sample.uuid, sample.index, proc.pid, proc.memory, proc.utilization
-    )  # no replace(): per round
+    # Built in one go rather than with dataclasses.replace: this runs for every GPU process every round.
+    line = partial(GpuLine, sample.uuid, sample.index, proc.pid, proc.memory, proc.utilization)
     if origin is None:  # gone meanwhile, or in a pid namespace this process cannot see
         return line(LineKind.OTHER)
     if server is None:

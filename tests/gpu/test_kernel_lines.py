@@ -118,6 +118,23 @@ def test_server_answers_are_kept_for_a_while(proc: Path) -> None:
     arun(go(), timeout=30)
 
 
+def test_a_server_that_failed_is_not_asked_every_round(proc: Path) -> None:
+    async def go() -> None:
+        stub = await StubServer(status=500).start()
+        attribution = KernelAttribution(proc, api_ttl=60, api_retry=0)
+        for _ in range(3):
+            await attribution.lines(samples()[:1], [stub.as_server("vision-2", A)])
+        assert len(stub.requests) == 2  # one try (kernels and sessions), then it waits the full api_ttl
+        stub.status = None
+        stub.add_kernel(K1, path="train.ipynb")
+        attribution.forget()
+        lines = await attribution.lines(samples()[:1], [stub.as_server("vision-2", A)])
+        assert lines[0].label == "vision-2 / train.ipynb"
+        await stub.close()
+
+    arun(go(), timeout=30)
+
+
 def test_a_reused_pid_is_read_again(proc: Path) -> None:
     attribution = KernelAttribution(proc)
     sample = (GpuSample(0, "GPU-0", 0.0, GiB, processes=(GpuProcess(700, 1),)),)
