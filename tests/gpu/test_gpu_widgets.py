@@ -5,7 +5,8 @@ from __future__ import annotations
 from pytestqt.qtbot import QtBot
 
 from desktop.gpu import OTHER, GpuInfo, GpuProcess, GpuSample, GpuUsage, GpuUser, Inventory
-from desktop.ui.gpu_panel import UTIL_COLOR, GpuPanel, HistoryGraph, _runs
+from desktop.ui import theme
+from desktop.ui.gpu_panel import GpuPanel, HistoryGraph, _runs
 from desktop.ui.gpu_picker import GpuPicker
 
 GiB = 1 << 30
@@ -72,7 +73,8 @@ def test_graph_paints_the_utilisation_line(qtbot: QtBot) -> None:
         graph.append(50.0, None)
     image = graph.grab().toImage()
     column = [image.pixelColor(100, y) for y in range(image.height())]
-    blue = [y for y, c in enumerate(column) if c.blue() - c.red() > (UTIL_COLOR.blue() - UTIL_COLOR.red()) // 2]
+    util = theme.accent(theme.BLUE, graph.palette())  # the utilisation line's colour in this palette
+    blue = [y for y, c in enumerate(column) if c.blue() - c.red() > (util.blue() - util.red()) // 2]
     assert blue and all(abs(y - image.height() / 2) <= 3 for y in blue)
 
 
