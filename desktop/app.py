@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(services, on_quit=finish)
     window.show()
     window.start()
-    services.manager.watch_idle()  # idle stop for the notebooks that ask for it, while the window runs
+    loop.call_soon(services.manager.watch_idle)  # idle stop for the notebooks that ask for it, once the loop runs
     if open_name is not None:
         window.open_notebook(open_name)
     instance = InstanceServer(window.show_window, window.open_notebook, window)
