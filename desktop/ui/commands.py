@@ -143,11 +143,11 @@ class NotebookCommands(QObject):
         return self.runner.run(name, self.manager.start(name, wait=False), f"Could not start '{name}'")
 
     def replace(self, name: str, spec: NotebookSpec) -> asyncio.Task[Any]:
-        """Edit… of a failed notebook: forget it (its work folder stays) and launch `spec` under its name."""
+        """Edit… of a failed notebook: its new settings (what the dialog does not show is kept), then a start."""
 
         async def run() -> None:
-            await self.manager.remove(name, delete_work=False)
-            await self.manager.create(spec, wait=False)
+            await self.manager.edit(name, spec)
+            await self.manager.start(name, wait=False)
 
         return self.runner.run(name, run(), f"Could not start '{name}' again")
 
