@@ -51,11 +51,11 @@ async def gpu_command(services: Services, free_minutes: float | None, only: str 
         uuid = chosen[0] if len(chosen) == 1 else None
     samples = await asyncio.to_thread(services.nvml.sample)
     samples = tuple(s for s in samples if uuid is None or s.uuid == uuid)
-    lines = await services.manager.gpu_lines(samples)
+    lines = await services.manager.kernels.lines(samples)
     if free_minutes is None:
         print(render(gpu_groups(inventory, samples, lines)))
         return 0
-    freed = await services.manager.shut_down_idle_kernels(lines, free_minutes * 60, uuid)
+    freed = await services.manager.kernels.shut_down_idle(lines, free_minutes * 60, uuid)
     return _report(freed, lines, free_minutes, only)
 
 

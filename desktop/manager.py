@@ -17,12 +17,12 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from desktop import cuda_compat, kernel_actions, reservations
+from desktop import cuda_compat, reservations
 from desktop.adoption import Adoption
 from desktop.bounded import bounded
 from desktop.core.errors import (
@@ -39,13 +39,11 @@ from desktop.core.spec_checks import validate_secret_values
 from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found, last_lines
 from desktop.engines.readiness import wait_ready
-from desktop.gpu import GpuSample, Inventory
+from desktop.gpu import Inventory
 from desktop.idle_stop import IdleStop
-from desktop.jupyter_api import Server
-from desktop.kernel_actions import Freed, KernelAction
-from desktop.kernels import GpuLine, KernelAttribution
 from desktop.lease import Leases
 from desktop.notebook_edits import NotebookEdits, with_stable_port
+from desktop.notebook_kernels import NotebookKernels
 from desktop.reconcile import Facts, KnownRow, reconcile
 from desktop.rows import SERVER_GONE, Listener, Rows
 from desktop.secrets import SecretStore, forget_notebook, launch_secrets, put_env
@@ -96,7 +94,6 @@ class NotebookManager:
         self._gpu_resolver = gpu_resolver
         self._gpu_inventory = gpu_inventory
         self._warning_listeners: list[WarningListener] = []
-        self._kernels = KernelAttribution()
         self._store = SpecStore(paths)
         self._leases = Leases(paths.leases_dir)
         self._rows = Rows()
@@ -120,6 +117,7 @@ class NotebookManager:
             container_uid,
         )
         self.idle = IdleStop(self.list, self._stop_idle, self._known_token)  # watch_idle() runs it
+        self.kernels = NotebookKernels(self._rows, self._known_token)  # the GPU dock's kernel lines and actions
         self._idle_task: asyncio.Task[None] | None = None
 
     # -- reading -------------------------------------------------------------------------------
@@ -560,47 +558,6 @@ class NotebookManager:
                     listener(name, warning)
                 except Exception:
                     log.exception("warning listener failed")
-
-    async def gpu_lines(self, samples: Iterable[GpuSample]) -> tuple[GpuLine, ...]:
-        """Each GPU process in `samples` with its notebook, kernel, notebook file and idle time."""
-        samples = tuple(samples)
-        if not any(sample.processes for sample in samples):
-            return ()  # nothing to name: no engine or server is asked
-        return await self._kernels.lines(samples, (await self._servers()).values())
-
-    async def kernel_action(self, name: str, kernel_id: str, action: KernelAction) -> None:
-        """Interrupt or shut down one kernel of a running notebook, through its server."""
-        server = (await self._servers(name)).get(name)
-        if server is None:
-            raise LabdockError(f"'{name}' is not running (it is {self.get(name).state.value})")
-        await kernel_actions.act(server, kernel_id, action)
-        self._kernels.forget(name)
-
-    async def shut_down_idle_kernels(
-        self, lines: Iterable[GpuLine], idle_s: float, gpu_uuid: str | None = None
-    ) -> Freed:
-        """Shut down the kernels among `lines` idle for `idle_s` seconds or more (on one GPU if given)."""
-        freed = await kernel_actions.shut_down_idle(lines, await self._servers(), idle_s, gpu_uuid)
-        self._kernels.forget()
-        return freed
-
-    async def _servers(self, only: str | None = None) -> dict[str, Server]:
-        """Ready notebooks' servers by name; a token not known yet (an adopted server) is read back."""
-        servers = {}
-        for nb in self._rows.list():
-            if nb.state is not NotebookState.READY or not nb.url or not nb.container_id or only not in (None, nb.name):
-                continue
-            token = nb.token
-            if token is None:
-                try:
-                    token = await bounded(self._engine(nb.spec).token(nb.container_id), self.engine_timeout)
-                except LabdockError as exc:
-                    log.info("no token for '%s': %s", nb.name, exc)
-                if token is None:
-                    continue
-                self._rows.apply(nb, token=token)
-            servers[nb.name] = Server(nb.name, nb.container_id, nb.url, token)
-        return servers
 
     # -- edit, duplicate, rename (desktop.notebook_edits); idle stop (desktop.idle_stop) ---------
 

@@ -78,7 +78,7 @@ def test_kernels_named_interrupted_and_shut_down(
         pids["job"] = host_pids(["sleep", "300"], container.id)[0]
 
     async def lines() -> tuple[GpuLine, ...]:
-        return await manager.gpu_lines(await asyncio.to_thread(services.nvml.sample))
+        return await manager.kernels.lines(await asyncio.to_thread(services.nvml.sample))
 
     async def scenario() -> None:
         await launch()
@@ -109,11 +109,11 @@ def test_kernels_named_interrupted_and_shut_down(
         # Interrupt: a busy kernel goes back to idle, and stays.
         await send_code(a.url, a.token, kernel_ids["train"], "import time\ntime.sleep(120)")
         assert (await kernel_states(a.url, a.token))[kernel_ids["train"]] == "busy"
-        await manager.kernel_action("vision-2", kernel_ids["train"], KernelAction.INTERRUPT)
+        await manager.kernels.act("vision-2", kernel_ids["train"], KernelAction.INTERRUPT)
         await until(lambda: _state(a.url, a.token, kernel_ids["train"], "idle"))  # type: ignore[arg-type]
 
         # Shut down: the server no longer lists it, the process ends and its line goes.
-        await manager.kernel_action("nlp", kernel_ids["eval"], KernelAction.SHUT_DOWN)
+        await manager.kernels.act("nlp", kernel_ids["eval"], KernelAction.SHUT_DOWN)
         assert kernel_ids["eval"] not in await listed(manager, "nlp")
         await until(lambda: not Path(f"/proc/{pids['eval']}").exists())
         after = by_pid(await lines())
