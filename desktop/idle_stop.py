@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from desktop.core.errors import LabdockError
 from desktop.core.models import Notebook, NotebookState
+from desktop.jupyter_api import Server, get_json
 
 log = logging.getLogger(__name__)
 
 BUSY_STATES = ("busy", "starting")
-MAX_ANSWER = 4 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -80,39 +78,15 @@ def activity_from(status: dict[str, Any], kernels: list[dict[str, Any]]) -> Acti
     )
 
 
-async def get_json(url: str, path: str, token: str, timeout: float = 5.0) -> Any:
-    """GET url+path with the token, straight to the server's socket; the JSON answer, or None."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    target = parts.path.rstrip("/") + "/" + path.lstrip("/")
-    request = f"GET {target} HTTP/1.0\r\nHost: {host}:{port}\r\nAuthorization: token {token}\r\n\r\n".encode()
-    writer = None
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
-            writer.write(request)
-            await writer.drain()
-            answer = await reader.read(MAX_ANSWER)
-            while chunk := await reader.read(MAX_ANSWER):
-                answer += chunk
-    except (OSError, TimeoutError):
-        return None
-    finally:
-        if writer is not None:
-            writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    if head.split(b" ", 2)[1:2] != [b"200"]:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
 async def read_activity(url: str, token: str) -> Activity | None:
-    status, kernels = await asyncio.gather(
-        get_json(url, "api/status", token), get_json(url, "api/kernels?no_track_activity=1", token)
-    )
+    """From the server's own API (api/status does not count as activity; api/kernels is asked not to)."""
+    server = Server("", "", url, token)
+    try:
+        status, kernels = await asyncio.gather(
+            get_json(server, "api/status"), get_json(server, "api/kernels?no_track_activity=1")
+        )
+    except LabdockError:
+        return None  # not answering now: judged again next round
     if not isinstance(status, dict) or not isinstance(kernels, list):
         return None
     return activity_from(status, [k for k in kernels if isinstance(k, dict)])
