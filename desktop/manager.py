@@ -47,6 +47,7 @@ from desktop.notebook_kernels import NotebookKernels
 from desktop.reconcile import Facts, KnownRow, reconcile
 from desktop.rows import SERVER_GONE, Listener, Rows
 from desktop.secrets import SecretStore, forget_notebook, launch_secrets, put_env
+from desktop.spares import Spares
 from desktop.store import Paths, SpecStore, write_atomic
 from desktop.workdir import prepare_work_dir, why_keep_work_dir
 
@@ -119,6 +120,7 @@ class NotebookManager:
         self.idle = IdleStop(self.list, self._stop_idle, self._known_token)  # watch_idle() runs it
         self.kernels = NotebookKernels(self._rows, self._known_token)  # the GPU dock's kernel lines and actions
         self._idle_task: asyncio.Task[None] | None = None
+        self.spares: Spares | None = None  # warm start, where services set it up
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -258,7 +260,8 @@ class NotebookManager:
                         await self._check_still_free(spec)
                     else:  # e.g. a container that was killed outside Labdock
                         await bounded(self._engine(spec).remove_leftover(spec.name), self.engine_timeout)
-                    await self._prepare_and_start(notebook, secrets)
+                    if not (first and await self._take_spare(notebook)):
+                        await self._prepare_and_start(notebook, secrets)
             except (NotebookExists, LeaseHeld) as exc:
                 if first:  # another Labdock process owns this name: its notebook is the real one
                     self._rows.drop(notebook)
@@ -274,6 +277,23 @@ class NotebookManager:
                 return
             self._rows.apply(notebook, NotebookState.READY, started_at=time.time())
             await self._remember_answered(notebook)
+
+    async def _take_spare(self, notebook: Notebook) -> bool:
+        """A new notebook served by a spare that already answers (desktop.spares); shielded so a stop during
+        the hand-out finds the container under the notebook's name, or a spare that was never handed out."""
+        if self.spares is None:
+            return False
+        hand_out = asyncio.ensure_future(self.spares.hand_out(notebook.spec))
+        try:
+            handed = await asyncio.shield(hand_out)
+        except asyncio.CancelledError:
+            await asyncio.wait([hand_out])
+            if not hand_out.cancelled() and hand_out.exception() is None and (done := hand_out.result()):
+                self._rows.apply(notebook, container_id=done.container_id)
+            raise
+        if handed is not None:
+            self._rows.apply(notebook, container_id=handed.container_id, url=handed.url, token=handed.token)
+        return handed is not None
 
     async def _prepare_and_start(self, notebook: Notebook, secrets: Mapping[str, str] | None = None) -> None:
         spec = notebook.spec

@@ -12,6 +12,7 @@ from desktop.engines.local_engine import LocalEngine
 from desktop.gpu import Nvml, resolve_gpus
 from desktop.manager import NotebookManager
 from desktop.settings import Settings, load_settings
+from desktop.spares import BINDINGS_FOLDER, Spares
 from desktop.store import Paths, install_id
 
 ENGINE_GRACE = 5.0
@@ -56,6 +57,7 @@ def build_services(paths: Paths | None = None, *, context: str | None = None) ->
             uid=uid,
             gpu_resolver=gpu_resolver,
             timeout=settings.engine_timeout,
+            bindings_dir=paths.config_dir / BINDINGS_FOLDER,
         )
     )
     local = LocalEngine(paths.data_dir / "local", gpu_resolver=gpu_resolver)
@@ -67,5 +69,14 @@ def build_services(paths: Paths | None = None, *, context: str | None = None) ->
         container_uid=uid,
         gpu_resolver=gpu_resolver,
         gpu_inventory=nvml.inventory,
+    )
+    # Every process may take a spare; only the window keeps them (manager.spares.start()).
+    manager.spares = Spares(
+        engine,
+        paths,
+        container_uid=uid,
+        has_gpus=lambda: bool(nvml.inventory().gpus),
+        ready_timeout=settings.ready_timeout,
+        engine_timeout=settings.engine_timeout + ENGINE_GRACE,
     )
     return Services(paths, settings, manager, nvml, engine)

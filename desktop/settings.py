@@ -49,6 +49,8 @@ class Settings:
     theme: str = "system"  # THEME_SYSTEM follows the desktop; THEME_LIGHT / THEME_DARK for Labdock alone
     default_idle_stop_minutes: int | None = None  # new notebooks stop after this long idle; None: never
     gpu_shm_size: str = SHM_AUTO  # /dev/shm of new GPU notebooks: SHM_AUTO, SHM_DOCKER or a size ("8g")
+    keep_spare: bool = True  # "Keep a notebook ready to start instantly" (desktop.spares; Docker engine only)
+    spare_min_free_mb: int = 2048  # no spare is kept while the machine has less RAM available than this
 
     @property
     def network(self) -> NetworkMode:

@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from docker.types import DeviceRequest
@@ -24,6 +25,8 @@ from desktop.engines import profiles
 from desktop.engines.base import Found
 
 LABEL = "org.labdock"
+SPARE_LABEL = f"{LABEL}.spare"  # a spare's match key (desktop.spares); a spare carries no spec label
+SPARE_DIR_LABEL = f"{LABEL}.spare-dir"
 CONTAINER_PORT = 8888
 
 
@@ -39,6 +42,7 @@ class DockerSettings:
     # A GPU choice ("all", indices, UUIDs) -> the UUIDs it means on this machine; raises InvalidSpec.
     gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
     timeout: float = 60.0  # seconds Docker may take to answer one request before it counts as hung
+    bindings_dir: Path | None = None  # where handed-out spares' specs are recorded (desktop.engines.bindings)
 
 
 def free_loopback_port() -> int:
@@ -161,6 +165,14 @@ def container_config(
     return kwargs
 
 
+def as_spare(kwargs: dict[str, Any], key: str, spare_dir: Path) -> dict[str, Any]:
+    """A notebook's create() arguments as a spare's: without a spec label a spare is never adopted as a
+    notebook (find() skips it), and it carries its match key and its own folder instead."""
+    labels = {k: v for k, v in kwargs["labels"].items() if k != f"{LABEL}.spec"}
+    labels.update({SPARE_LABEL: key, SPARE_DIR_LABEL: str(spare_dir)})
+    return {**kwargs, "labels": labels}
+
+
 def keep_id_mode(user: str) -> str | None:
     """Rootless Podman's UsernsMode that maps the user running Podman (who owns the work folder) onto the
     container's numeric user ("1000:100" -> "keep-id:uid=1000,gid=100"); None for root, which is that user
@@ -263,10 +275,11 @@ def ownership_problem(
     return None
 
 
-def found_from_row(row: dict[str, Any]) -> Found:
-    """A container list row of ours as a Found; raises ValueError (or KeyError) for unreadable labels."""
+def found_from_row(row: dict[str, Any], spec: NotebookSpec | None = None) -> Found:
+    """A container list row of ours as a Found; raises ValueError (or KeyError) for unreadable labels.
+    `spec`: a handed-out spare's, recorded beside it since Docker cannot relabel a container."""
     labels = row.get("Labels") or {}
-    spec = NotebookSpec.from_json(json.loads(labels[f"{LABEL}.spec"]))
+    spec = spec or NotebookSpec.from_json(json.loads(labels[f"{LABEL}.spec"]))
     # "restarting": its restart policy is bringing it back; seen as a server that is starting.
     running = row.get("State") in ("running", "restarting")
     port: int | None = None

@@ -28,9 +28,12 @@ from desktop.core.spec_checks import validate_mounts
 from desktop.core.validation import lower_case_problem
 from desktop.engines import profiles
 from desktop.engines.base import LOG_TAIL_LINES, Exit, Found, PullProgress, Started
+from desktop.engines.bindings import Binding, Bindings
 from desktop.engines.container_spec import (
     CONTAINER_PORT,
+    SPARE_LABEL,
     DockerSettings,
+    as_spare,
     check_stable_port,
     container_config,
     container_env,
@@ -287,7 +290,14 @@ class DockerEngine:
                 "run 'sudo nvidia-ctk runtime configure --runtime=docker' and restart Docker"
             )
 
-    async def start(self, spec: NotebookSpec, token: str, secret_env: Mapping[str, str] | None = None) -> Started:
+    async def start(
+        self,
+        spec: NotebookSpec,
+        token: str,
+        secret_env: Mapping[str, str] | None = None,
+        spare_key: str | None = None,
+    ) -> Started:
+        """`spare_key`: start it as a spare (desktop.spares) with that match key, in spec.work_dir."""
         config = self._image_configs.pop(spec.image, None) or await self._image_config(spec.image)
         if config is None:
             raise LabdockError(f"the image '{spec.image}' is not on this machine (it was removed meanwhile)")
@@ -299,6 +309,8 @@ class DockerEngine:
         port = (spec.stable_port or free_loopback_port()) if host_mode else CONTAINER_PORT
         gpu_ids = await asyncio.to_thread(self._resolve_gpus, spec.gpus)
         kwargs = self.container_config(spec, token, profile, config, port, gpu_ids, secret_env)
+        if spare_key is not None and spec.work_dir is not None:
+            kwargs = as_spare(kwargs, spare_key, spec.work_dir)
         container_id = await self._create(spec, kwargs)
         try:
             await self._call(lambda c: c.api.start(container_id), doing="start the container")
@@ -413,11 +425,59 @@ class DockerEngine:
         found = []
         for row in rows:
             try:
+                labels = row.get("Labels") or {}
+                if SPARE_LABEL in labels:  # a spare is a notebook only once handed out (engines.bindings)
+                    bound = self.handed_out(row)
+                    if bound is not None:
+                        found.append(found_from_row(row, bound.spec))
+                    continue
                 found.append(found_from_row(row))
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
                 ident = str(row.get("Id", ""))[:12] if isinstance(row, dict) else "?"
                 log.warning("container %s carries unreadable Labdock labels (%s); left alone", ident, exc)
         return found
+
+    # -- spares (desktop.spares decides; these only carry it out) ----------------------------------
+
+    def handed_out(self, row: dict[str, Any]) -> Binding | None:
+        """The binding of a spare's list row that was handed to a notebook: recorded and renamed to it."""
+        if self.settings.bindings_dir is None:
+            return None
+        bound = Bindings(self.settings.bindings_dir).read(str(row.get("Id", "")))
+        if bound is None or f"/{self.container_name(bound.spec.name)}" not in (row.get("Names") or []):
+            return None
+        return bound
+
+    async def spare_rows(self) -> list[dict[str, Any]]:
+        """The list rows of this installation's spare containers, handed out or not."""
+        filters = self._ours()
+        filters = {"label": [*filters["label"], SPARE_LABEL]}
+        return list(await self._call(lambda c: c.api.containers(all=True, filters=filters), doing="list spares"))
+
+    async def rename(self, container_id: str, name: str) -> None:
+        """Give the container the notebook's container name (atomic in Docker)."""
+        cname = self.container_name(name)
+        await self._call(lambda c: c.api.rename(container_id, cname), doing="rename the container")
+
+    async def update_limits(self, container_id: str, cpus: float | None, memory_bytes: int | None) -> None:
+        """CPU and memory limits on a running container, as create() would have set them."""
+        options: dict[str, Any] = {}
+        if cpus:
+            options.update(cpu_period=100_000, cpu_quota=int(cpus * 100_000))
+        if memory_bytes:
+            options.update(mem_limit=memory_bytes, memswap_limit=2 * memory_bytes)  # Docker's default swap
+        if options:
+            await self._call(lambda c: c.api.update_container(container_id, **options), doing="set its limits")
+
+    async def remove_container(self, container_id: str) -> None:
+        """Remove a container of ours by its full id (a spare: it has no notebook name)."""
+        if await self._inspect_ours(container_id) is None:
+            return
+        try:
+            await self._call(lambda c: c.api.remove_container(container_id, force=True), doing="remove a spare")
+        except DockerRefused as exc:
+            if exc.status not in (ABSENT, CONFLICT):
+                raise
 
     # -- stop, remove, logs ----------------------------------------------------------------------
 
