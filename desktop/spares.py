@@ -273,15 +273,16 @@ class Spares:
                 return  # never pull gigabytes in the background for a spare
             work = await asyncio.to_thread(prepare_work_dir, self._spares_root() / name, self._uid)
             spec = dataclasses.replace(template, name=name, work_dir=work)
-            await bounded(self.engine.prepare(spec, None), self._engine_timeout)
-            token = secrets.token_urlsafe(TOKEN_BYTES)
-            started = await bounded(self.engine.start(spec, token, spare_key=key), self._engine_timeout)
+            token, started = secrets.token_urlsafe(TOKEN_BYTES), None
             try:
-                exit_status = self.engine.exit_status
-                await wait_ready(started.url, token, lambda: exit_status(started.container_id), self._ready_timeout)
-            except BaseException:
-                with contextlib.suppress(LabdockError):
-                    await self.engine.remove_container(started.container_id)
+                await bounded(self.engine.prepare(spec, None), self._engine_timeout)
+                started = await bounded(self.engine.start(spec, token, spare_key=key), self._engine_timeout)
+                ident, exit_status = started.container_id, self.engine.exit_status
+                await wait_ready(started.url, token, lambda: exit_status(ident), self._ready_timeout)
+            except BaseException:  # nothing half made stays behind, whatever stopped it
+                if started is not None:
+                    with contextlib.suppress(LabdockError):
+                        await self.engine.remove_container(started.container_id)
                 await asyncio.to_thread(shutil.rmtree, work, True)
                 raise
             log.info("spare ready for %s (%s)", template.image, started.container_id[:12])
