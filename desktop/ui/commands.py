@@ -8,7 +8,7 @@ and Stop all first ask the `guard` (desktop.ui.unsaved) when JupyterLab in a tab
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -23,6 +23,7 @@ from desktop.settings import Settings, save_settings
 from desktop.store import Paths
 from desktop.ui import theme
 from desktop.ui.lab_prefs import prepare_lab
+from desktop.ui.new_name_dialog import NewName, ask_new_name
 from desktop.ui.notebook_actions import Act
 from desktop.ui.remove_dialog import RemoveChoice, ask_remove
 from desktop.ui.tab_area import TabArea
@@ -52,17 +53,22 @@ class NotebookCommands(QObject):
         self.confirm_remove: Callable[[str], RemoveChoice] = lambda name: ask_remove(
             parent, name, manager.get(name).spec.work_dir
         )
+        self.ask_name: Callable[[str, bool], NewName | None] = lambda name, duplicate: ask_new_name(
+            parent, name, duplicate, lambda new: new in {n.name for n in manager.list()}
+        )
+        self.edit_requested: Callable[[str], object] = lambda _name: None  # the window opens its dialog
         self.guard = UnsavedGuard(tabs, parent)
         self.dark: Callable[[], bool] = theme.is_dark  # JupyterLab's theme follows ours
 
     async def _may_end(self, names: list[str], doing: str) -> bool:
         return await self.guard.may_end(names, doing)
 
-    def create(self, spec: NotebookSpec) -> asyncio.Task[Any]:
+    def create(self, spec: NotebookSpec, secrets: Mapping[str, str] | None = None) -> asyncio.Task[Any]:
         """Launch; the row appears as soon as the manager accepts the request."""
         self.settings.remember_image(spec.image)
         self.runner.run("settings", asyncio.to_thread(save_settings, self.paths, self.settings))
-        return self.runner.run(spec.name, self.manager.create(spec, wait=False), f"Could not create '{spec.name}'")
+        launch = self.manager.create(spec, wait=False, secrets=dict(secrets or {}))
+        return self.runner.run(spec.name, launch, f"Could not create '{spec.name}'")
 
     def open_tab(self, name: str) -> asyncio.Task[Any]:
         return self.runner.run(name, self._open_tab(name), f"Could not open '{name}'")
@@ -136,20 +142,40 @@ class NotebookCommands(QObject):
             Act.STOP: self.stop,
             Act.RESTART: self.restart,
             Act.REMOVE: self.remove,
+            Act.EDIT: self.edit_requested,
+            Act.DUPLICATE: self.duplicate,
+            Act.RENAME: self.rename,
         }
         return commands[act](name)
 
     def start(self, name: str) -> asyncio.Task[Any]:
         return self.runner.run(name, self.manager.start(name, wait=False), f"Could not start '{name}'")
 
-    def replace(self, name: str, spec: NotebookSpec) -> asyncio.Task[Any]:
-        """Edit… of a failed notebook: its new settings (what the dialog does not show is kept), then a start."""
+    def replace(
+        self, name: str, spec: NotebookSpec, secrets: Mapping[str, str] | None = None, *, start: bool = True
+    ) -> asyncio.Task[Any]:
+        """Edit…: the notebook's new settings (what the dialog does not show is kept; `secrets` holds only
+        values the user typed), then a start when it had failed."""
 
         async def run() -> None:
-            await self.manager.edit(name, spec)
-            await self.manager.start(name, wait=False)
+            await self.manager.edit(name, spec, secrets=dict(secrets or {}))
+            if start:
+                await self.manager.start(name, wait=False)
 
-        return self.runner.run(name, run(), f"Could not start '{name}' again")
+        return self.runner.run(name, run(), f"Could not {'start' if start else 'change'} '{name}'")
+
+    def duplicate(self, name: str) -> asyncio.Task[Any] | None:
+        answer = self.ask_name(name, True)
+        if answer is None:
+            return None
+        copy = self.manager.duplicate(name, answer.name, same_work_dir=answer.same_work_dir)
+        return self.runner.run(answer.name, copy, f"Could not duplicate '{name}'")
+
+    def rename(self, name: str) -> asyncio.Task[Any] | None:
+        answer = self.ask_name(name, False)
+        if answer is None:
+            return None
+        return self.runner.run(name, self.manager.rename(name, answer.name), f"Could not rename '{name}'")
 
     def restart(self, name: str) -> asyncio.Task[Any]:
         """Stop, then start with the same spec and work folder; the start makes a fresh token."""

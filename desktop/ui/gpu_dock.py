@@ -16,6 +16,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 from shiboken6 import isValid
 
+from desktop import reservations
 from desktop.gpu import GpuSample, GpuUsage, Inventory, Nvml
 from desktop.manager import NotebookManager
 from desktop.ui.gpu_feed import GpuFeed
@@ -39,6 +40,7 @@ class GpuDock(QDockWidget):
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         self.nvml = nvml
+        self.manager = manager
         self.model = model
         self.panel = GpuPanel(history_points=120)
         self.panel.setMinimumWidth(320)
@@ -123,8 +125,12 @@ class GpuDock(QDockWidget):
         if not isValid(dialog):
             return
         dialog.set_gpu_picker(GpuPicker(inventory))
-        dialog.set_gpu_usage(self.feed.usage)
-        unsubscribe: Callable[[], None] = self.feed.subscribe(
-            lambda _samples, usage: dialog.set_gpu_usage(usage) if isValid(dialog) else None
-        )
+
+        def show(samples: tuple[GpuSample, ...], usage: GpuUsage) -> None:
+            if isValid(dialog):
+                dialog.set_gpu_usage(usage)
+                dialog.set_gpu_availability(reservations.availability(inventory, samples, self.manager.list()))
+
+        show(self.feed.samples, self.feed.usage)
+        unsubscribe: Callable[[], None] = self.feed.subscribe(show)
         dialog.finished.connect(lambda _result: unsubscribe())

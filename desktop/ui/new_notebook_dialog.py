@@ -36,10 +36,12 @@ from desktop.core.errors import InvalidSpec
 from desktop.core.models import ALL_GPUS, CPU_ONLY, NotebookSpec
 from desktop.core.validation import name_problem, parse_memory, validate_image
 from desktop.gpu import GpuUsage
+from desktop.reservations import GpuAvailability
 from desktop.settings import IMAGE_PRESETS, Settings
 from desktop.store import Paths
 from desktop.ui import theme
 from desktop.ui.gpu_picker import GpuPicker
+from desktop.ui.notebook_advanced import AdvancedFields
 
 ENGINES = (("Docker (container)", "docker"), ("Local (process on this computer, no Docker)", "local"))
 
@@ -81,6 +83,8 @@ class NewNotebookDialog(QDialog):
         self._work_edited = False
         self._image_chosen = False  # the user typed or picked an image: keep it when GPU use changes
         self._editing: NotebookSpec | None = None  # set by edit(): the spec being changed
+        self._refusal: str | None = None  # the launch would break a GPU reservation (from check_launch)
+        self.check_launch: Callable[[], object] = lambda: None  # asks for the launch warnings anew
 
         self.engine_combo = QComboBox()
         for label, value in ENGINES:
@@ -114,6 +118,12 @@ class NewNotebookDialog(QDialog):
         self.work_edit = QLineEdit()
         self.work_edit.setPlaceholderText(str(paths.work_root / "<name>"))
         self.browse = QPushButton("Browse…")
+        self.advanced = AdvancedFields(settings)
+        self.advanced_problem = self._problem_label()
+        self.launch_note = QLabel()
+        self.launch_note.setWordWrap(True)
+        theme.colour_text(self.launch_note, theme.warning_colour())
+        self.launch_note.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.create_button = self.buttons.addButton("Create", QDialogButtonBox.ButtonRole.AcceptRole)
         self.create_button.setDefault(True)
@@ -130,6 +140,7 @@ class NewNotebookDialog(QDialog):
         self.memory_edit.textChanged.connect(self.validate)
         self.work_edit.textEdited.connect(self._on_work_edited)
         self.browse.clicked.connect(self._browse)
+        self.advanced.changed.connect(self.validate)
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         self.set_engine(engine or settings.default_engine)
@@ -162,7 +173,10 @@ class NewNotebookDialog(QDialog):
         form.addRow("Work folder:", work)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.advanced)
+        layout.addWidget(self.advanced_problem)
         layout.addStretch(1)
+        layout.addWidget(self.launch_note)
         layout.addWidget(self.buttons)
 
     def set_gpu_picker(self, picker: GpuPicker) -> None:
@@ -172,13 +186,14 @@ class NewNotebookDialog(QDialog):
         self._gpu_picker = picker
         self.gpu_slot.addWidget(picker)
         picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        picker.choiceChanged.connect(self._fit)
+        picker.choiceChanged.connect(self._gpus_changed)
         picker.show()
         has_gpu = bool(picker.inventory.gpus)
         self.use_gpu.setEnabled(has_gpu)
         self.use_gpu.setToolTip("" if has_gpu else picker.note.text())
         if has_gpu and self._editing is not None and self._editing.gpus:
             picker.set_choice(self._editing.gpus)
+            picker.exclusive.setChecked(self._editing.exclusive_gpus)
             self.use_gpu.setChecked(True)
         picker.setEnabled(has_gpu and self.use_gpu.isChecked())
         self._fit()
@@ -199,6 +214,7 @@ class NewNotebookDialog(QDialog):
         if spec.work_dir is not None:
             self.work_edit.setText(str(spec.work_dir))
             self._work_edited = True
+        self.advanced.load(spec)
         self.validate()
 
     def set_gpu_usage(self, usage: GpuUsage) -> None:
@@ -206,6 +222,11 @@ class NewNotebookDialog(QDialog):
         if self._gpu_picker is not None:
             self._gpu_picker.set_usage(usage)
             self._fit()
+
+    def set_gpu_availability(self, rows: tuple[GpuAvailability, ...]) -> None:
+        """Per GPU: free memory, holders, whether reserved."""
+        if self._gpu_picker is not None:
+            self._gpu_picker.set_availability(rows)
 
     def engine(self) -> str:
         return str(self.engine_combo.currentData())
@@ -219,6 +240,7 @@ class NewNotebookDialog(QDialog):
         docker = self.engine() == "docker"
         for widget in (self.image_combo, self.cpus, self.memory_edit):
             self._form.setRowVisible(widget, docker)
+        self.advanced.set_engine(self.engine())
         self.validate()
 
     def _on_image_chosen(self, *_args: object) -> None:
@@ -232,6 +254,12 @@ class NewNotebookDialog(QDialog):
                 picker.set_choice(ALL_GPUS)
         if not self._image_chosen:
             self.image_combo.setCurrentText(self._settings.default_gpu_image if on else self._cpu_image)
+        self._gpus_changed()
+
+    def _gpus_changed(self) -> None:
+        self.advanced.set_gpus(self.gpus())
+        self.validate()
+        self.check_launch()
 
     # -- checking --------------------------------------------------------------------------------
 
@@ -253,6 +281,11 @@ class NewNotebookDialog(QDialog):
             problem = f"a notebook named '{name}' already exists"
         if problem:
             found["name"] = problem
+        problem = self.advanced.problem(self._base(), self.engine())
+        if problem:
+            found["advanced"] = problem
+        if self._refusal and self.gpus():
+            found["launch"] = self._refusal
         if self.engine() == "local":
             return found  # no image, no limits
         try:
@@ -272,6 +305,7 @@ class NewNotebookDialog(QDialog):
         self._show(self.name_problem, found.get("name") if typed else None)
         self._show(self.image_problem, found.get("image"))
         self._show(self.memory_problem, found.get("memory"))
+        self._show(self.advanced_problem, found.get("advanced") or found.get("launch"))
         self.create_button.setEnabled(not found)
         self._fit()
         return not found
@@ -297,21 +331,46 @@ class NewNotebookDialog(QDialog):
             return CPU_ONLY
         return self._gpu_picker.choice()
 
-    def spec(self) -> NotebookSpec:
+    def _base(self) -> NotebookSpec:
+        """The spec without the Advanced section (no checks on image or memory: those have their own)."""
         work = self.work_edit.text().strip()
-        local = self.engine() == "local"
-        memory = "" if local else self.memory_edit.text().strip()
         base = self._editing or NotebookSpec(name="", image="", network_mode=self._settings.network)
         return dataclasses.replace(
             base,
             name=self.name_edit.text(),
-            image=self._settings.default_image if local else validate_image(self.image_combo.currentText()),
             gpus=self.gpus(),
+            engine=self.engine(),
+            work_dir=Path(work).expanduser() if work else None,
+        )
+
+    def spec(self) -> NotebookSpec:
+        local = self.engine() == "local"
+        memory = "" if local else self.memory_edit.text().strip()
+        spec = dataclasses.replace(
+            self._base(),
+            exclusive_gpus=self._exclusive(),
+            image=self._settings.default_image if local else validate_image(self.image_combo.currentText()),
             cpus=None if local else self.cpus.value() or None,
             memory_bytes=parse_memory(memory) if memory else None,
-            work_dir=Path(work).expanduser() if work else None,
-            engine=self.engine(),
         )
+        return self.advanced.apply(spec, self.engine())
+
+    def _exclusive(self) -> bool:
+        return bool(self.gpus()) and self._gpu_picker is not None and self._gpu_picker.exclusive.isChecked()
+
+    def secrets(self) -> dict[str, str]:
+        """Values for the secret variables (new or changed ones only when editing)."""
+        return self.advanced.secrets()
+
+    def forget_secrets(self) -> None:
+        self.advanced.env.forget_secret_values()
+
+    def set_launch_warnings(self, warnings: tuple[str, ...], refusal: str | None = None) -> None:
+        """What launching would mean (shared GPUs, a CUDA mismatch), shown above the buttons; a `refusal`
+        (a reserved GPU) keeps Create disabled."""
+        self._refusal = refusal
+        self._show(self.launch_note, "\n".join(warnings))
+        self.validate()
 
     def _browse(self) -> None:
         start = self.work_edit.text() or str(self._paths.work_root)

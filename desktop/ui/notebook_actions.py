@@ -30,6 +30,9 @@ class Act(Enum):
     STOP = "stop"
     RESTART = "restart"
     REMOVE = "remove"
+    EDIT = "edit"
+    DUPLICATE = "duplicate"
+    RENAME = "rename"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ ACTIONS = (
     ActionInfo(Act.START, "Start", "F5", "Start the notebook again (same settings, new token)", separator_before=True),
     ActionInfo(Act.STOP, "Stop", "Shift+F5", "Stop the notebook's server (its work folder stays)"),
     ActionInfo(Act.RESTART, "Restart", "Ctrl+Shift+F5", "Stop and start again: same settings, a fresh token"),
+    ActionInfo(Act.EDIT, "Edit…", "", "Change a stopped notebook's settings", separator_before=True),
+    ActionInfo(Act.DUPLICATE, "Duplicate…", "", "A stopped copy of the notebook under a new name"),
+    ActionInfo(Act.RENAME, "Rename…", "", "Give a stopped notebook a new name (its default work folder follows)"),
     ActionInfo(Act.REMOVE, "Remove…", "Del", "Remove the notebook (asks first)", separator_before=True),
 )
 INFO = {info.act: info for info in ACTIONS}
@@ -66,7 +72,7 @@ def applies(act: Act, notebook: Notebook | None, engine_away: bool = False) -> b
     state = notebook.state
     if act in (Act.OPEN, Act.OPEN_BROWSER, Act.COPY_URL, Act.RESTART):
         return state is NotebookState.READY
-    if act is Act.START:
+    if act in (Act.START, Act.EDIT, Act.DUPLICATE, Act.RENAME):
         return state in (NotebookState.STOPPED, NotebookState.FAILED)
     # STOP and REMOVE: anything but a stop already under way
     return state is not NotebookState.STOPPING and (state.active or act is Act.REMOVE)

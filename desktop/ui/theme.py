@@ -48,6 +48,11 @@ def warning_colour(palette: QPalette | None = None) -> QColor:
     return accent(ORANGE, palette)
 
 
+def muted_colour(palette: QPalette | None = None) -> QColor:
+    """Secondary text (details under a line): the palette's placeholder text colour."""
+    return (palette or QGuiApplication.palette()).color(QPalette.ColorRole.PlaceholderText)
+
+
 def colour_text(label: QLabel, colour: QColor) -> None:
     """A label's text in `colour`, through its palette (no style sheet)."""
     palette = label.palette()

@@ -17,7 +17,7 @@ from desktop.ui.notebook_actions import NEW_SHORTCUT, Act, engine_away, fill_men
 from desktop.ui.resources import app_icon, state_icon
 
 # Actions that show something in the window (or ask in a dialog) bring the window up first.
-SHOWS_WINDOW = {Act.OPEN, Act.SHOW_LOG, Act.REMOVE}
+SHOWS_WINDOW = {Act.OPEN, Act.SHOW_LOG, Act.REMOVE, Act.EDIT, Act.DUPLICATE, Act.RENAME}
 
 
 class Tray(QObject):

@@ -18,10 +18,11 @@ from tests.ui.conftest import shown_window, wait_for
 
 READY_MS = 120_000
 ALL = [info.act for info in ACTIONS]
+SETTLED = {Act.START, Act.EDIT, Act.DUPLICATE, Act.RENAME}  # only for a notebook that is not running
 EXPECTED = {
-    NotebookState.READY: set(ALL) - {Act.START},
-    NotebookState.STOPPED: {Act.SHOW_LOG, Act.START, Act.REMOVE},
-    NotebookState.FAILED: {Act.SHOW_LOG, Act.START, Act.REMOVE},
+    NotebookState.READY: set(ALL) - SETTLED,
+    NotebookState.STOPPED: {Act.SHOW_LOG, Act.REMOVE} | SETTLED,
+    NotebookState.FAILED: {Act.SHOW_LOG, Act.REMOVE} | SETTLED,
     NotebookState.STARTING: {Act.SHOW_LOG, Act.STOP, Act.REMOVE},
     NotebookState.STOPPING: {Act.SHOW_LOG},
 }
