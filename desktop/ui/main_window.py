@@ -22,6 +22,7 @@ from desktop.ui.commands import NotebookCommands
 from desktop.ui.engine_watch import EngineWatch
 from desktop.ui.gpu_dock import PAGE_HOME, PAGE_TAB, GpuDock
 from desktop.ui.home_page import HomePage
+from desktop.ui.idle_notice import IdleNotice
 from desktop.ui.log_view import LogView
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
 from desktop.ui.notebook_actions import Act, WindowActions
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.status = WindowStatus(self.statusBar())
         self.engine_watch = EngineWatch(services, self.runner, self.banner, self.status)
         self.dialogs = NotebookDialogs(self, services, self.commands, self.gpu, self.opener)
+        self.idle_notice = IdleNotice(self.manager, self.tray, self)
         self.quitter = quit_flow.Quitter(
             self, self.runner, self.manager, services.settings, self.commands.guard, self.tabs, self._detach, on_quit
         )
@@ -168,6 +170,7 @@ class MainWindow(QMainWindow):
         self.log_view.stop()
         self._unsubscribe()
         self._unsubscribe_engine()
+        self.idle_notice.close()
         self.tray.icon.hide()
 
     def _save_layout(self) -> None:

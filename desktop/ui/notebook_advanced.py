@@ -72,6 +72,7 @@ class EnvTable(QTableWidget):
 
     def add(self, name: str = "", value: str = "", secret: bool = False) -> None:
         row = self.rowCount()
+        self.blockSignals(True)  # a half-made row is not read
         self.insertRow(row)
         self.setItem(row, 0, QTableWidgetItem(name))
         field = QLineEdit(value)
@@ -79,6 +80,7 @@ class EnvTable(QTableWidget):
         field.textChanged.connect(self.changed)
         self.setCellWidget(row, 1, field)
         self.setItem(row, 2, _check_cell(secret))
+        self.blockSignals(False)
         self._mask(row)
         self.changed.emit()
 

@@ -1,5 +1,6 @@
 """Preferences: default images, engine, work folder root, network mode, GPU sampling, what Quit does,
-whether a new notebook opens once ready, the theme, Docker context or host; and where Labdock keeps its
+whether a new notebook opens once ready, the theme, Docker context or host, new notebooks' idle stop and
+GPU notebooks' shared memory; and where Labdock keeps its
 settings and work. `chosen()` gives the edited Settings; the window saves them (save_settings) and applies
 what it can at once."""
 
@@ -21,12 +22,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.core.errors import InvalidSpec
 from desktop.core.models import NetworkMode
+from desktop.core.spec_checks import IDLE_MINUTES_MAX, parse_shm
 from desktop.core.validation import validate_image
 from desktop.engines.endpoint import DockerContext, list_contexts
 from desktop.settings import (
@@ -34,6 +37,8 @@ from desktop.settings import (
     QUIT_ASK,
     QUIT_LEAVE,
     QUIT_STOP,
+    SHM_AUTO,
+    SHM_DOCKER,
     THEME_DARK,
     THEME_LIGHT,
     THEME_SYSTEM,
@@ -50,6 +55,7 @@ NETWORK_CHOICES = (
 )
 ENGINE_CHOICES = (("docker", "Docker"), ("local", "Local (no Docker)"))
 DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")
+SHM_CHOICES = ((SHM_AUTO, "Automatic: half the memory, 1 to 16 GiB"), (SHM_DOCKER, "Docker's default (64 MiB)"))
 AUTOMATIC_CONTEXT = "Automatic: DOCKER_HOST, the current Docker context, then local Docker and Podman sockets"
 
 
@@ -119,6 +125,17 @@ class PreferencesDialog(QDialog):
         self.open_when_ready = QCheckBox("Open a new notebook in a tab as soon as it is ready")
         self.open_when_ready.setChecked(settings.open_when_ready)
         self.theme = _combo(THEME_CHOICES, settings.theme)
+        self.idle_minutes = QSpinBox()
+        self.idle_minutes.setRange(0, IDLE_MINUTES_MAX)
+        self.idle_minutes.setSpecialValueText("never")
+        self.idle_minutes.setSuffix(" min idle")
+        self.idle_minutes.setValue(settings.default_idle_stop_minutes or 0)
+        self.gpu_shm = _combo(SHM_CHOICES, settings.gpu_shm_size)
+        self.gpu_shm.setEditable(True)
+        self.gpu_shm.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        if self.gpu_shm.findData(settings.gpu_shm_size) < 0:
+            self.gpu_shm.setEditText(settings.gpu_shm_size)
+        self.gpu_shm.setToolTip("Or type a size, e.g. 8g")
         self.problem = QLabel()
         colour_text(self.problem, failed_colour())
         self.problem.setWordWrap(True)
@@ -143,6 +160,8 @@ class PreferencesDialog(QDialog):
         form.addRow("When quitting:", self.quit_action)
         form.addRow("New notebooks:", self.open_when_ready)
         form.addRow("Theme:", self.theme)
+        form.addRow("Stop new notebooks after:", self.idle_minutes)
+        form.addRow("GPU shared memory:", self.gpu_shm)
         form.addRow("Docker context:", self.docker_context)
         form.addRow("Docker host:", self.docker_host)
         where = QLabel(
@@ -182,7 +201,17 @@ class PreferencesDialog(QDialog):
             docker_host=host or None,
             docker_context=str(self.docker_context.currentData() or "") or None,
             recent_images=list(self._settings.recent_images),
+            default_idle_stop_minutes=self.idle_minutes.value() or None,
+            gpu_shm_size=self._shm_choice(),
         )
+
+    def _shm_choice(self) -> str:
+        text = self.gpu_shm.currentText().strip()
+        index = self.gpu_shm.findText(text)
+        if index >= 0:
+            return str(self.gpu_shm.itemData(index))
+        parse_shm(text)  # a size: checked, kept as typed
+        return text
 
     def _accept(self) -> None:
         try:

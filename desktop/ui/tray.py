@@ -42,6 +42,8 @@ class Tray(QObject):
         self._states: dict[str, NotebookState] = {}
         self.messages: list[tuple[str, str]] = []  # what was notified, newest last
         self.notified: str | None = None  # the notebook of the last notification, if it was about one
+        # Entries put first in the menu by others (Keep running, from desktop.ui.idle_notice).
+        self.extra_entries: Callable[[], list[tuple[str, Callable[[], None]]]] = list
         self.icon = QSystemTrayIcon(app_icon(), self)
         self.icon.setToolTip("Labdock")
         self.menu = QMenu()
@@ -64,6 +66,11 @@ class Tray(QObject):
             if action.menu() is not None:
                 action.menu().deleteLater()
         self.menu.clear()
+        extra = self.extra_entries()
+        for text, slot in extra:
+            self._add(self.menu, text, slot, True)
+        if extra:
+            self.menu.addSeparator()
         self._add(self.menu, f"New notebook…\t{NEW_SHORTCUT}", self._new, True)
         self.menu.addSeparator()
         notebooks = sorted(self._manager.list(), key=lambda n: n.name)
