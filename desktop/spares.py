@@ -289,6 +289,15 @@ class Spares:
         finally:
             self._leases.release(fd)
 
+    async def memory_bytes(self) -> int:
+        """What the spares waiting now take in memory, for the status bar (their cost made visible)."""
+        total = 0
+        for row in await bounded(self.engine.spare_rows(), self._engine_timeout):
+            if self.engine.handed_out(row) is None and row.get("State") == "running":
+                usage = await bounded(self.engine.memory_usage(str(row["Id"])), self._engine_timeout)
+                total += usage or 0
+        return total
+
     async def quit(self, keep_running: bool) -> None:
         """At Quit: stop keeping spares, and remove them unless the user keeps notebooks running."""
         if self._task is not None:

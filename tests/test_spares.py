@@ -51,6 +51,7 @@ def test_a_spare_is_no_notebook_until_handed_out_then_only_that_notebook(
         (spare_id,) = spares_of(docker_engine)
         await manager.restore()
         assert manager.list() == []  # never adopted, never listed
+        assert await spares(services).memory_bytes() > 10 * 1024**2  # its cost, for the status bar
         began = time.perf_counter()
         notebook = await manager.create(spec("one", images.plain))  # type: ignore[attr-defined]
         assert time.perf_counter() - began < 1.0

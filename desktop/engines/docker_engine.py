@@ -469,6 +469,17 @@ class DockerEngine:
         if options:
             await self._call(lambda c: c.api.update_container(container_id, **options), doing="set its limits")
 
+    async def memory_usage(self, container_id: str) -> int | None:
+        """The container's memory use in bytes as Docker counts it (one sample), or None where it cannot tell."""
+
+        def sample(c: docker.DockerClient) -> Any:
+            one_shot = None if c.api._version < "1.41" else True  # older engines sample for a second instead
+            return c.api.stats(container_id, stream=False, one_shot=one_shot)
+
+        stats = await self._call(sample, doing="read its memory use")
+        usage = (stats or {}).get("memory_stats", {}).get("usage")
+        return int(usage) if isinstance(usage, int) else None
+
     async def remove_container(self, container_id: str) -> None:
         """Remove a container of ours by its full id (a spare: it has no notebook name)."""
         if await self._inspect_ours(container_id) is None:
