@@ -1,6 +1,9 @@
 """The window's GPU side: the GPU panel in a dock widget, fed by a GpuFeed, and the table's GPU memory
 column and open New-notebook dialogs kept up to date from the same rounds.
 
+A kernel line's Interrupt and Shut down, and "Shut down idle kernels on this GPU", are confirmed here
+(naming the notebook file) and carried out through manager.kernels; the next round shows the result.
+
 Without a GPU the dock stays hidden (the status bar says why). With GPUs it can be closed and brought
 back (toolbar, status bar), and where it shows is remembered apart for the Notebooks page and for the
 notebook tabs: by default it shows beside the table and leaves JupyterLab the whole width.
@@ -9,15 +12,20 @@ notebook tabs: by default it shows beside the table and leaves JupyterLab the wh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QWidget
 from shiboken6 import isValid
 
 from desktop import reservations
+from desktop.core.errors import LabdockError
 from desktop.gpu import GpuSample, GpuUsage, Inventory, Nvml
+from desktop.gpu_table import gpu_groups
+from desktop.kernel_actions import KernelAction, idle_kernels
+from desktop.kernels import GpuLine, idle_text
 from desktop.manager import NotebookManager
 from desktop.ui.gpu_feed import GpuFeed
 from desktop.ui.gpu_panel import GpuPanel
@@ -26,6 +34,12 @@ from desktop.ui.new_notebook_dialog import NewNotebookDialog
 from desktop.ui.notebook_model import NotebookTableModel
 
 PAGE_HOME, PAGE_TAB = "home", "tabs"
+Report = Callable[[str], None]
+
+
+def ask(parent: QWidget, title: str, text: str) -> bool:
+    answer = QMessageBox.question(parent, title, text)
+    return answer == QMessageBox.StandardButton.Yes
 
 
 class GpuDock(QDockWidget):
@@ -57,6 +71,11 @@ class GpuDock(QDockWidget):
         self.inventory: Inventory | None = None
         self._starting: asyncio.Task[None] | None = None
         self.interval = 1.0
+        self.confirm: Callable[[str, str], bool] = lambda title, text: ask(self, title, text)
+        self.report: Report = lambda _text: None  # the window shows what a line action did or why it failed
+        self._actions: set[asyncio.Task[None]] = set()
+        self.panel.kernel_action.connect(self._kernel_action)
+        self.panel.free_idle.connect(self._free_idle)
 
     def start(self, interval: float) -> None:
         """Read the inventory off the Qt thread, then sample every `interval` seconds."""
@@ -114,7 +133,8 @@ class GpuDock(QDockWidget):
     def _on_round(self, samples: tuple[GpuSample, ...], usage: GpuUsage) -> None:
         if not isValid(self.panel):
             return
-        self.panel.update_samples(samples, usage)
+        ordered = gpu_groups(self.inventory or Inventory(), samples, self.feed.lines)
+        self.panel.update_samples(samples, usage, [line for group in ordered for line in group.lines])
         self.model.set_gpu_memory(usage.per_notebook)
         if self.inventory is not None:
             self.gpus_changed.emit(self.inventory, samples)
@@ -134,3 +154,47 @@ class GpuDock(QDockWidget):
         show(self.feed.samples, self.feed.usage)
         unsubscribe: Callable[[], None] = self.feed.subscribe(show)
         dialog.finished.connect(lambda _result: unsubscribe())
+
+    # -- line actions ------------------------------------------------------------------------------
+
+    def _kernel_action(self, line: GpuLine, action: KernelAction) -> None:
+        if line.notebook is None or line.kernel_id is None:
+            return
+        what = "Interrupt" if action is KernelAction.INTERRUPT else "Shut down"
+        effect = (
+            "What it is running stops; its variables and GPU memory stay."
+            if action is KernelAction.INTERRUPT
+            else "Its GPU memory is freed and its variables are lost; the notebook file stays."
+        )
+        if not self.confirm(f"{what} kernel", f"{what} the kernel of {line.label}? {effect}"):
+            return
+        self._spawn(self._act(line.notebook, line.kernel_id, action, line.label))
+
+    async def _act(self, notebook: str, kernel_id: str, action: KernelAction, label: str) -> None:
+        try:
+            await self.manager.kernels.act(notebook, kernel_id, action)
+        except LabdockError as exc:
+            self.report(f"Could not {action.value} the kernel of {label}: {exc}")
+            return
+        self.report(f"{'Interrupted' if action is KernelAction.INTERRUPT else 'Shut down'} the kernel of {label}")
+
+    def _free_idle(self, gpu_uuid: str, idle_s: float) -> None:
+        idle = idle_kernels(self.feed.lines, idle_s, None, gpu_uuid)
+        if not idle:
+            self.report(f"No kernel on this GPU has been {idle_text(idle_s)} or more")
+            return
+        names = ", ".join(line.label for line in idle)
+        if not self.confirm("Shut down idle kernels", f"Shut down {len(idle)} idle kernel(s): {names}?"):
+            return
+        self._spawn(self._free(tuple(self.feed.lines), idle_s, gpu_uuid))
+
+    async def _free(self, lines: tuple[GpuLine, ...], idle_s: float, gpu_uuid: str) -> None:
+        freed = await self.manager.kernels.shut_down_idle(lines, idle_s, gpu_uuid)
+        done = f"Shut down {len(freed.shut_down)} idle kernel(s)"
+        failed = f"; {len(freed.failed)} could not be: {freed.failed[0][1]}" if freed.failed else ""
+        self.report(done + failed)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._actions.add(task)
+        task.add_done_callback(self._actions.discard)

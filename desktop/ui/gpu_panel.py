@@ -1,7 +1,9 @@
-"""The GPU panel: each GPU's utilisation and memory now, a graph of the last minutes, and who uses it.
+"""The GPU panel: each GPU's utilisation and memory now, a graph of the last minutes, who uses it, and
+its process lines down to the kernel (desktop.ui.gpu_lines).
 
-A passive view: it is fed GpuSample and GpuUsage records (from desktop.gpu's GpuMonitor) through
-update_samples() and never calls NVML or docker itself, so it is tested with plain records.
+A passive view: it is fed GpuSample, GpuUsage and GpuLine records through update_samples() and never
+calls NVML, docker or a server itself, so it is tested with plain records. Line actions come out as
+`kernel_action` and `free_idle`.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
 from desktop.gpu import GpuSample, GpuUsage, GpuUser, Inventory
+from desktop.kernels import GpuLine
 from desktop.ui import theme
+from desktop.ui.gpu_lines import GpuLinesView
 
 GiB = float(1 << 30)
 
@@ -85,7 +89,9 @@ def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
 class GpuCard(QFrame):
     """One GPU: title line, utilisation and memory bars, history graph, its users."""
 
-    def __init__(self, index: int, name: str, history_points: int, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, index: int, name: str, history_points: int, uuid: str = "", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.name = name
@@ -97,8 +103,9 @@ class GpuCard(QFrame):
         self.graph = HistoryGraph(history_points)
         self.users = QLabel("not in use")
         self.users.setWordWrap(True)
+        self.lines = GpuLinesView(uuid)
         layout = QVBoxLayout(self)
-        for widget in (self.title, self.utilization, self.memory, self.graph, self.users):
+        for widget in (self.title, self.utilization, self.memory, self.graph, self.users, self.lines):
             layout.addWidget(widget)
 
     def show_sample(self, sample: GpuSample, users: Sequence[GpuUser]) -> None:
@@ -124,6 +131,9 @@ class GpuCard(QFrame):
 
 class GpuPanel(QWidget):
     """All GPUs as cards, or one line saying why there is none."""
+
+    kernel_action = Signal(object, object)  # (GpuLine, KernelAction) from a card's line
+    free_idle = Signal(str, float)  # (GPU UUID, idle seconds)
 
     def __init__(self, parent: QWidget | None = None, history_points: int = 300) -> None:
         super().__init__(parent)
@@ -152,14 +162,20 @@ class GpuPanel(QWidget):
         if not inventory.gpus:
             self.update_samples(())
 
-    def update_samples(self, samples: Sequence[GpuSample], users: GpuUsage | None = None) -> None:
+    def update_samples(
+        self, samples: Sequence[GpuSample], users: GpuUsage | None = None, lines: Sequence[GpuLine] = ()
+    ) -> None:
+        """`lines` in the order to show them (desktop.gpu_table.gpu_groups orders them per GPU)."""
         for sample in samples:
             card = self.cards.get(sample.uuid)
             if card is None:
-                card = GpuCard(sample.index, self._names.get(sample.uuid, "GPU"), self.history_points)
+                card = GpuCard(sample.index, self._names.get(sample.uuid, "GPU"), self.history_points, sample.uuid)
+                card.lines.kernel_action.connect(self.kernel_action)
+                card.lines.free_idle.connect(self.free_idle)
                 self._cards_layout.insertWidget(self._cards_layout.count() - 1, card)
                 self.cards[sample.uuid] = card
             card.show_sample(sample, users.per_gpu.get(sample.uuid, ()) if users else ())
+            card.lines.show_lines([line for line in lines if line.gpu_uuid == sample.uuid])
         self._show_message(not samples)
 
     def _show_message(self, empty: bool = True) -> None:

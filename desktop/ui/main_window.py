@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         )
         self.usage = UsageFeed(self.manager, self.model.set_usage)
         self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.gpu.report = lambda text: self.statusBar().showMessage(text, 8000)
         self.commands.logs_requested.connect(self._show_logs)
         self.tray.notification_clicked.connect(self.focus_notebook)
         self.failure.start_requested.connect(self.commands.start)

@@ -8,8 +8,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from desktop.kernels import LOCAL_PREFIX
 from desktop.manager import NotebookManager
-from desktop.ui.gpu_feed import LOCAL_PREFIX
 from desktop.ui.resource_usage import Usage, UsageSampler
 
 log = logging.getLogger(__name__)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 from pytestqt.qtbot import QtBot
 
 from desktop.gpu import OTHER, GpuInfo, GpuProcess, GpuSample, GpuUsage, GpuUser, Inventory
+from desktop.kernel_actions import KernelAction
+from desktop.kernels import GpuLine, KernelInfo, LineKind
+from desktop.reservations import GpuAvailability
 from desktop.ui import theme
+from desktop.ui.gpu_lines import line_text
 from desktop.ui.gpu_panel import GpuPanel, HistoryGraph, _runs
-from desktop.ui.gpu_picker import GpuPicker
+from desktop.ui.gpu_picker import GpuPicker, availability_text
 
 GiB = 1 << 30
 INVENTORY = Inventory(
@@ -137,3 +143,64 @@ def test_picker_without_gpu(qtbot: QtBot) -> None:
     assert not picker.all_box.isEnabled()
     picker.set_choice(("all",))
     assert picker.choice() == ()
+
+
+NOW = time.time()  # the view judges idle time against the clock
+
+
+def kernel_line(pid: int, idle_s: float, memory: int = 20 * GiB, util: int | None = 35) -> GpuLine:
+    info = KernelInfo(f"k{pid}", "python3", "idle", NOW - idle_s, 1, "train.ipynb")
+    return GpuLine("GPU-a", 0, pid, memory, util, LineKind.KERNEL, "vision-2", f"k{pid}", info)
+
+
+def test_line_texts() -> None:
+    assert line_text(kernel_line(10, 7800), NOW) == "vision-2 / train.ipynb · 20.0 GiB · 35 % · idle 2 h 10 min"
+    job = GpuLine("GPU-a", 0, 11, GiB, None, LineKind.PROCESS, "vision-2", command="python train.py")
+    assert line_text(job, NOW) == "vision-2: python train.py (not a kernel) · 1.0 GiB"
+    other = GpuLine("GPU-a", 0, 12, None, None, LineKind.OTHER, command="Xorg")
+    assert line_text(other, NOW) == "other: Xorg · memory unknown"
+
+
+def test_card_lines_with_actions_and_idle_threshold(qtbot: QtBot) -> None:
+    panel = GpuPanel(history_points=4)
+    qtbot.addWidget(panel)
+    panel.set_inventory(INVENTORY)
+    other = GpuLine("GPU-a", 0, 30, GiB, None, LineKind.OTHER, command="Xorg")
+    lines = [kernel_line(10, 7800), kernel_line(11, 600, GiB, None), other]
+    panel.update_samples(samples(), USAGE, lines)
+    panel.show()
+    view = panel.cards["GPU-a"].lines
+    rows = {key[0]: row for key, row in view.rows.items()}
+    assert rows[10].shut_down.isVisible() and rows[10].interrupt.isVisible()
+    assert not rows[30].shut_down.isVisible()
+    assert panel.cards["GPU-b"].lines.rows == {}
+    with qtbot.waitSignal(panel.kernel_action) as asked:
+        rows[10].shut_down.click()
+    assert asked.args == [lines[0], KernelAction.SHUT_DOWN]
+    view.idle_minutes.setValue(60)
+    assert view.free_button.isEnabled()  # the 2 h 10 min kernel
+    view.idle_minutes.setValue(300)
+    assert not view.free_button.isEnabled()
+    view.idle_minutes.setValue(5)
+    with qtbot.waitSignal(panel.free_idle) as freed:
+        view.free_button.click()
+    assert freed.args == ["GPU-a", 300.0]
+    panel.update_samples(samples(), USAGE, lines[1:])  # the shut-down kernel's line goes
+    assert {key[0] for key in view.rows} == {11, 30}
+
+
+def test_picker_availability_and_exclusive(qtbot: QtBot) -> None:
+    picker = GpuPicker(INVENTORY)
+    qtbot.addWidget(picker)
+    rows = (
+        GpuAvailability(0, "GPU-a", "NVIDIA H100", 80 * GiB, 60 * GiB, ("alpha", "beta"), "alpha"),
+        GpuAvailability(1, "GPU-b", "NVIDIA A100", 40 * GiB, None, (), None),
+    )
+    picker.set_availability(rows)
+    assert picker.details["GPU-a"].text() == "60.0 GiB free · used by alpha, beta · reserved by alpha"
+    assert (
+        picker.details["GPU-b"].text() == availability_text(rows[1]) == "free memory unknown · not used by a notebook"
+    )
+    assert not picker.exclusive.isEnabled()
+    picker.boxes["GPU-b"].setChecked(True)
+    assert picker.exclusive.isEnabled()
