@@ -12,7 +12,7 @@ from desktop.core.models import Mount, NotebookSpec
 from desktop.settings import Settings
 from desktop.store import Paths
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
-from desktop.ui.notebook_advanced import UNCHANGED
+from desktop.ui.setting_tables import UNCHANGED
 
 SECRET = "hf_s3cr3t-value-42"
 
