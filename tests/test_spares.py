@@ -254,3 +254,33 @@ def test_preferences_memory_and_quit_retire_spares(
         await services.manager.close()
 
     arun(scenario())
+
+
+def test_the_cli_takes_a_spare_with_its_limits_and_leaves_none_made_behind(
+    services: Services, images: object, docker_engine: Engine
+) -> None:
+    arun(spares(services).refill())
+    (spare_id,) = spares_of(docker_engine)
+    made = subprocess.run(
+        [sys.executable, "-m", "desktop", "new", "cli", "--cpus", "1", "--memory", "1g"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    assert made.returncode == 0, made.stderr
+    inspect = docker_engine.client.api.inspect_container(spare_id)
+    assert inspect["Name"] == f"/{TEST_PREFIX}cli"
+    assert inspect["HostConfig"]["Memory"] == 1024**3
+    assert inspect["HostConfig"]["CpuQuota"] == 100_000
+    assert [i for i, n in spares_of(docker_engine).items() if n.startswith(f"{TEST_PREFIX}spare.")] == []
+
+    arun(spares(services).refill())
+    (waiting,) = (i for i, n in spares_of(docker_engine).items() if n.startswith(f"{TEST_PREFIX}spare."))
+    settings = load_settings(services.paths)
+    settings.keep_spare = False  # the preference holds for the CLI too: it launches cold
+    save_settings(services.paths, settings)
+    command = [sys.executable, "-m", "desktop", "new", "cold"]
+    cold = subprocess.run(command, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert cold.returncode == 0, cold.stderr
+    assert spares_of(docker_engine)[waiting].startswith(f"{TEST_PREFIX}spare.")
