@@ -654,6 +654,8 @@ class NotebookManager:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+        if self.spares is not None:
+            await self.spares.stop()  # spares stay: removing them is Quit's choice (spares.quit)
         for engine in self.engines.values():
             await engine.close()
 

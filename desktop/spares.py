@@ -298,12 +298,17 @@ class Spares:
                 total += usage or 0
         return total
 
-    async def quit(self, keep_running: bool) -> None:
-        """At Quit: stop keeping spares, and remove them unless the user keeps notebooks running."""
+    async def stop(self) -> None:
+        """Stop keeping spares (those made stay)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait([self._task])
             self._task = None
+
+    async def quit(self, keep_running: bool) -> None:
+        """At Quit, before manager.close(): stop keeping spares, and remove them unless the user keeps
+        notebooks running."""
+        await self.stop()
         if not keep_running:
             await self.retire_all()
 

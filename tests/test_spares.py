@@ -16,6 +16,7 @@ import pytest
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.engines.container_spec import SPARE_LABEL
 from desktop.engines.readiness import http_status
+from desktop.lease import Leases
 from desktop.services import Services, build_services
 from desktop.settings import load_settings, save_settings
 from desktop.spares import Spares
@@ -284,3 +285,42 @@ def test_the_cli_takes_a_spare_with_its_limits_and_leaves_none_made_behind(
     cold = subprocess.run(command, capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert cold.returncode == 0, cold.stderr
     assert spares_of(docker_engine)[waiting].startswith(f"{TEST_PREFIX}spare.")
+
+
+def test_kept_spares_are_refilled_after_each_hand_out_and_outlive_close(
+    services: Services, images: object, docker_engine: Engine
+) -> None:
+    manager, pool = services.manager, spares(services)
+
+    leases = Leases(services.paths.leases_dir)
+
+    def waiting() -> set[str]:
+        return {i for i, n in spares_of(docker_engine).items() if n.startswith(f"{TEST_PREFIX}spare.")}
+
+    def ready() -> set[str]:  # a spare being made holds its lease until it answers
+        return {i for i, n in spares_of(docker_engine).items() if i in waiting() and not leases.held_elsewhere(n)}
+
+    async def until(condition: object, timeout: float = 60) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():  # type: ignore[operator]
+                await asyncio.sleep(0.05)
+
+    async def scenario() -> None:
+        pool.start(interval=3600)
+        await until(lambda: len(ready()) == 1)
+        (first,) = ready()
+        notebook = await manager.create(spec("kept", images.plain))  # type: ignore[attr-defined]
+        assert notebook.container_id == first
+        await until(lambda: len(ready()) == 1 and first not in waiting())  # refilled in the background
+        await manager.close()  # the window's close without Quit's choice: spares stay for the next start
+
+    arun(scenario())
+    assert len(waiting()) == 1
+
+    async def quit_without_keeping() -> None:
+        again = build_services(Paths.default())
+        await spares(again).quit(keep_running=False)
+        await again.manager.close()
+
+    arun(quit_without_keeping())
+    assert waiting() == set()
