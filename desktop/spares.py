@@ -128,7 +128,7 @@ class Spares:
     async def hand_out(self, spec: NotebookSpec) -> Handed | None:
         """A running spare for `spec`, now the notebook's, or None (launch it cold). The caller holds the
         notebook's launch lease and has prepared its (default, empty) work folder."""
-        settings = self.settings()
+        settings = await asyncio.to_thread(self.settings)
         if spec.engine != self.engine.name or not settings.keep_spare or self.engine.settings.bindings_dir is None:
             return None
         if not await asyncio.to_thread(self._fits, spec):
@@ -214,7 +214,9 @@ class Spares:
         if fd is None:
             return  # another Labdock is doing it
         try:
-            wanted = {match_key(spec): spec for spec in self.wanted(self.settings())}
+            # Off the loop: settings are a file, and asking NVML whether there are GPUs may block.
+            templates = await asyncio.to_thread(lambda: self.wanted(self.settings()))
+            wanted = {match_key(spec): spec for spec in templates}
             rows = await bounded(self.engine.spare_rows(), self._engine_timeout)
             have: set[str] = set()
             for row in rows:
@@ -231,7 +233,10 @@ class Spares:
                     await asyncio.to_thread(self._bindings.forget, ident)
             for key, spec in wanted.items():
                 if key not in have:
-                    await self._make(key, spec)
+                    try:
+                        await self._make(key, spec)
+                    except LabdockError as exc:  # e.g. no GPU runtime: the other spares are still made
+                        log.info("no spare for %s: %s", spec.image, exc)
         finally:
             self._leases.release(fd)
 
