@@ -144,6 +144,8 @@ async def _shoot(app, window, image: str, fake) -> None:  # type: ignore[no-unty
     await asyncio.sleep(0.2)
     _grab(dialog, "new-notebook-dialog-invalid.png")
     dialog.reject()
+    await _advanced_dialog(window, fake)
+    await _dock_kernels(window, fake)
 
     prefs = window.open_preferences()
     await asyncio.sleep(0.3)
@@ -167,6 +169,56 @@ async def _shoot(app, window, image: str, fake) -> None:  # type: ignore[no-unty
     window.gpu.set_page(PAGE_HOME)
     wobble.cancel()
     fake.gpus[0].processes = []
+
+
+async def _advanced_dialog(window, fake) -> None:  # type: ignore[no-untyped-def]
+    """The dialog's Advanced section, light: environment with a secret row (masked), a read-only data mount,
+    shared memory left to the GPU default, idle stop."""
+    dialog = window.new_notebook()
+    await _until(lambda: dialog._gpu_picker is not None, 10)
+    dialog.name_edit.setText("segmentation")
+    dialog.use_gpu.setChecked(True)
+    picker = dialog._gpu_picker
+    picker.all_box.setChecked(False)
+    picker.boxes[fake.gpus[1].uuid].setChecked(True)
+    picker.exclusive.setChecked(True)
+    advanced = dialog.advanced
+    advanced.toggle.setChecked(True)
+    advanced.env.add("WANDB_PROJECT", "segmentation")
+    advanced.env.add("HF_TOKEN", "hf_example_not_a_real_token", secret=True)
+    data = Path(tempfile.mkdtemp(prefix="coco-"))
+    advanced.mounts.add(str(data), "/data/coco")
+    advanced.idle.setValue(120)
+    dialog.resize(720, dialog.sizeHint().height())
+    await asyncio.sleep(0.5)
+    _grab(dialog, "new-notebook-dialog-advanced.png")
+    dialog.reject()
+
+
+async def _dock_kernels(window, fake) -> None:  # type: ignore[no-untyped-def]
+    """The GPU dock down to the kernel: two real kernels of vision-2 reported as GPU processes."""
+    from tests.gpu.fake_nvml import GiB
+    from tests.gpu.kernel_support import kernel_pid, send_code, start_session
+
+    notebook = window.manager.get("vision-2")
+    server = int(notebook.container_id.removeprefix("local:"))
+    train = await start_session(notebook.url, notebook.token, "train.ipynb")
+    explore = await start_session(notebook.url, notebook.token, "explore/augment.ipynb")
+    for kernel in (train, explore):
+        await send_code(notebook.url, notebook.token, kernel, "x = 1")
+    fake.gpus[0].processes = [(kernel_pid(train), 18 * GiB), (kernel_pid(explore), 5 * GiB), (server, 300 << 20)]
+    fake.gpus[0].memory_used = 24 * GiB
+    cards = window.gpu.panel.cards
+    await _until(lambda: any("train.ipynb" in t for c in cards.values() for t in _line_texts(c)), 30)
+    from PySide6.QtCore import Qt
+
+    window.resizeDocks([window.gpu], [420], Qt.Orientation.Horizontal)
+    await asyncio.sleep(1.0)
+    _grab(window.gpu, "gpu-dock-kernels.png")
+
+
+def _line_texts(card) -> list[str]:  # type: ignore[no-untyped-def]
+    return [row.text.text() for row in card.lines.rows.values()]
 
 
 class _NoUsage:

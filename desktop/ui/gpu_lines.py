@@ -43,11 +43,19 @@ class LineRow(QWidget):
         self.shut_down = QToolButton()
         self.shut_down.setText("Shut down")
         self.shut_down.setToolTip("Shut down the kernel: its GPU memory is freed, unsaved variables are lost")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.text, 1)
-        layout.addWidget(self.interrupt)
-        layout.addWidget(self.shut_down)
+        # Text above its buttons: the dock is narrow, and a file path needs the whole width.
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.addWidget(self.interrupt)
+        buttons.addWidget(self.shut_down)
+        buttons.addStretch(1)
+        self.buttons = QWidget()
+        self.buttons.setLayout(buttons)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 2, 0, 2)
+        layout.setSpacing(2)
+        layout.addWidget(self.text)
+        layout.addWidget(self.buttons)
 
     def show_line(self, line: GpuLine, now: float) -> None:
         self.line = line
@@ -58,6 +66,7 @@ class LineRow(QWidget):
             theme.colour_text(self.text, theme.muted_colour())
         self.interrupt.setVisible(kernel)
         self.shut_down.setVisible(kernel)
+        self.buttons.setVisible(kernel)
 
 
 class GpuLinesView(QWidget):
@@ -76,19 +85,20 @@ class GpuLinesView(QWidget):
         self.idle_minutes = QSpinBox()
         self.idle_minutes.setRange(0, 7 * 24 * 60)
         self.idle_minutes.setValue(DEFAULT_IDLE_MINUTES)
-        self.idle_minutes.setPrefix("idle ≥ ")
         self.idle_minutes.setSuffix(" min")
         self.free_button = QPushButton("Shut down idle kernels on this GPU")
         self.free_button.clicked.connect(self._free)
         self.idle_minutes.valueChanged.connect(lambda _value: self._update_free())
+        self.threshold = QLabel("Idle for at least:")
         free = QHBoxLayout()
-        free.addWidget(self.free_button)
+        free.addWidget(self.threshold)
         free.addWidget(self.idle_minutes)
         free.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._box)
         layout.addLayout(free)
+        layout.addWidget(self.free_button)
 
     @property
     def lines(self) -> tuple[GpuLine, ...]:
@@ -116,9 +126,11 @@ class GpuLinesView(QWidget):
     def _update_free(self, now: float | None = None) -> None:
         idle = idle_kernels(self._lines, self.idle_s(), now, self.gpu_uuid)
         self.free_button.setEnabled(bool(idle))
-        self.free_button.setToolTip(f"{len(idle)} kernel(s) idle that long" if idle else "no kernel idle that long")
+        count = f"{len(idle)} kernel(s) idle that long" if idle else "no kernel idle that long"
+        self.free_button.setToolTip(f"Shut down the kernels on this GPU idle at least as long as set beside: {count}")
         self.free_button.setVisible(any(line.kind is LineKind.KERNEL for line in self._lines))
         self.idle_minutes.setVisible(self.free_button.isVisible())
+        self.threshold.setVisible(self.free_button.isVisible())
 
     def _act(self, row: LineRow, action: KernelAction) -> None:
         if row.line is not None:

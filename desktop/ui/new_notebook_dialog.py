@@ -43,6 +43,7 @@ from desktop.ui import theme
 from desktop.ui.gpu_picker import GpuPicker
 from desktop.ui.notebook_advanced import AdvancedFields
 
+SHARED_MARK = " also used by "  # in reservations' sharing warning
 ENGINES = (("Docker (container)", "docker"), ("Local (process on this computer, no Docker)", "local"))
 
 
@@ -369,6 +370,9 @@ class NewNotebookDialog(QDialog):
         """What launching would mean (shared GPUs, a CUDA mismatch), shown above the buttons; a `refusal`
         (a reserved GPU) keeps Create disabled."""
         self._refusal = refusal
+        picker = self._gpu_picker
+        if picker is not None and picker.warning.isVisible():  # the picker already says who shares each GPU
+            warnings = tuple(w for w in warnings if SHARED_MARK not in w)
         self._show(self.launch_note, "\n".join(warnings))
         self.validate()
 
