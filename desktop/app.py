@@ -73,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     window.start()
     loop.call_soon(services.manager.watch_idle)  # idle stop for the notebooks that ask for it, once the loop runs
+    if services.manager.spares is not None:
+        loop.call_soon(services.manager.spares.start)  # a notebook ready to hand out, kept while the window runs
     if open_name is not None:
         window.open_notebook(open_name)
     instance = InstanceServer(window.show_window, window.open_notebook, window)

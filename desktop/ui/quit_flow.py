@@ -7,16 +7,20 @@ Left running, they are adopted again by the next start of Labdock.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
+from desktop.core.errors import LabdockError
 from desktop.manager import NotebookManager
 from desktop.settings import QUIT_ASK, QUIT_LEAVE, QUIT_STOP, Settings
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
 from desktop.ui.unsaved import UnsavedGuard
+
+log = logging.getLogger(__name__)
 
 
 def ask_quit_action(parent: QWidget | None, running: list[str]) -> str | None:
@@ -104,6 +108,12 @@ class Quitter:
                 await self.manager.stop_all()
         finally:
             self.detach()
+            spares = self.manager.spares
+            try:  # spares go with the window, unless the notebooks are left running for the next start
+                if spares is not None:
+                    await asyncio.shield(spares.quit(keep_running=not stop))
+            except LabdockError as exc:
+                log.warning("could not remove the spare notebooks: %s", exc)
             await asyncio.shield(self.manager.close())
             if self.finish is not None:
                 self.finish()
