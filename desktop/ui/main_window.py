@@ -14,6 +14,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow
 from shiboken6 import isValid
 
+from desktop.core.errors import LabdockError
 from desktop.core.models import Notebook, NotebookState
 from desktop.rows import EventKind, NotebookEvent
 from desktop.services import Services
@@ -43,6 +44,7 @@ from desktop.ui.window_status import WindowStatus
 from desktop.ui.window_toolbar import build_toolbar
 
 REFRESH_MS = 3000
+SPARE_EVERY = 10  # refreshes between two looks at the spare's memory (a Docker stats call each)
 
 
 class MainWindow(QMainWindow):
@@ -55,6 +57,7 @@ class MainWindow(QMainWindow):
         self._told_about_tray = False
         self._shut_down = False
         self._tabs_restored = False
+        self._refreshes = 0
         self.setWindowTitle("Labdock")
         self.setWindowIcon(app_icon())
         self.resize(1100, 680)
@@ -145,11 +148,23 @@ class MainWindow(QMainWindow):
 
     def refresh(self) -> None:
         """Catch up with the engines; Docker not answering shows the banner (rows are kept), not an error."""
+        self._refreshes += 1
+        if self.manager.spares is not None and self._refreshes % SPARE_EVERY == 1:
+            self.runner.run("spare-memory", self.show_spare_memory())
         if not self.runner.running("restore"):
             task = self.runner.run("restore", self.manager.refresh(), "Could not read the notebooks")
             if not self._tabs_restored:
                 self._tabs_restored = True
                 task.add_done_callback(lambda _task: self.runner.run("reopen-tabs", self._reopen_tabs()))
+
+    async def show_spare_memory(self) -> None:
+        spares = self.manager.spares
+        try:
+            used = await spares.memory_bytes() if spares is not None else 0
+        except LabdockError:
+            return  # the engine is away: the banner says so
+        if not self._shut_down:
+            self.status.set_spare(used)
 
     async def _reopen_tabs(self) -> None:
         if not self._shut_down:

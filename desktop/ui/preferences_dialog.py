@@ -124,6 +124,8 @@ class PreferencesDialog(QDialog):
         self.docker_host.setPlaceholderText("optional: a unix://, tcp:// or ssh:// URL, used instead of the context")
         self.open_when_ready = QCheckBox("Open a new notebook in a tab as soon as it is ready")
         self.open_when_ready.setChecked(settings.open_when_ready)
+        self.keep_spare = QCheckBox("Keep a notebook ready to start instantly (costs its memory; see the status bar)")
+        self.keep_spare.setChecked(settings.keep_spare)
         self.theme = _combo(THEME_CHOICES, settings.theme)
         self.idle_minutes = QSpinBox()
         self.idle_minutes.setRange(0, IDLE_MINUTES_MAX)
@@ -159,6 +161,7 @@ class PreferencesDialog(QDialog):
         form.addRow("GPU sampling every:", self.sample_interval)
         form.addRow("When quitting:", self.quit_action)
         form.addRow("New notebooks:", self.open_when_ready)
+        form.addRow("", self.keep_spare)
         form.addRow("Theme:", self.theme)
         form.addRow("Stop new notebooks after:", self.idle_minutes)
         form.addRow("GPU shared memory:", self.gpu_shm)
@@ -197,6 +200,7 @@ class PreferencesDialog(QDialog):
             gpu_sample_interval=round(self.sample_interval.value(), 1),
             quit_action=str(self.quit_action.currentData()),
             open_when_ready=self.open_when_ready.isChecked(),
+            keep_spare=self.keep_spare.isChecked(),
             theme=str(self.theme.currentData()),
             docker_host=host or None,
             docker_context=str(self.docker_context.currentData() or "") or None,

@@ -52,5 +52,12 @@ def apply_preferences(window: PreferencesWindow, chosen: Settings) -> None:
     note = "Preferences saved."
     if (settings.docker_host, settings.docker_context) != (before.docker_host, before.docker_context):
         note += " The new Docker engine is used when Labdock starts again."
-    window.runner.run("settings", asyncio.to_thread(save_settings, services.paths, settings), "Could not save")
+    spares = window.manager.spares
+
+    async def save() -> None:
+        await asyncio.to_thread(save_settings, services.paths, settings)
+        if spares is not None:
+            spares.refill_soon()  # a new default image or the preference turned off retires stale spares
+
+    window.runner.run("settings", save(), "Could not save")
     window.statusBar().showMessage(note, 8000)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton
 
 from desktop.core.models import Notebook
+from desktop.core.validation import format_bytes
 from desktop.gpu import GpuSample, Inventory
 
 GiB = float(1 << 30)
@@ -49,7 +50,11 @@ class WindowStatus:
         self.gpu.setObjectName("status-gpu")
         self.gpu.setAutoRaise(True)
         self.gpu.setText(gpu_text(None))
-        for widget in (self.engine, self.running, self.gpu):
+        self.spare = QLabel()  # what the notebook kept ready to start instantly costs, in plain sight
+        self.spare.setObjectName("status-spare")
+        self.spare.setToolTip("A notebook server kept ready, so a new notebook starts at once (Preferences)")
+        self.spare.hide()
+        for widget in (self.engine, self.running, self.spare, self.gpu):
             bar.addPermanentWidget(widget)
 
     def set_engine(self, line: str) -> None:
@@ -59,6 +64,10 @@ class WindowStatus:
 
     def set_notebooks(self, notebooks: Iterable[Notebook]) -> None:
         self.running.setText(running_text(notebooks))
+
+    def set_spare(self, memory_bytes: int) -> None:
+        self.spare.setText(f"spare ready: {format_bytes(memory_bytes)}")
+        self.spare.setVisible(memory_bytes > 0)
 
     def set_gpus(self, inventory: Inventory | None, samples: Sequence[GpuSample] = ()) -> None:
         self.gpu.setText(gpu_text(inventory, samples))

@@ -44,3 +44,13 @@ def test_quit_and_the_spare(
     assert bool(rows) is kept
     for row in rows:  # leave the engine as found
         docker_engine.client.api.remove_container(row["Id"], force=True)
+
+
+def test_the_spare_costs_are_in_the_status_bar(qtbot: QtBot, window: MainWindow, ui_services: Services) -> None:
+    spares = ui_services.manager.spares
+    assert spares is not None
+    wait_for(qtbot, spares.refill(), 120)
+    wait_for(qtbot, window.show_spare_memory())  # what every tenth refresh does
+    assert window.status.spare.isVisible()
+    assert window.status.spare.text().startswith("spare ready: ")
+    wait_for(qtbot, spares.retire_all(), 60)
