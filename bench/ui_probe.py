@@ -80,6 +80,8 @@ class Probe:
         window = MainWindow(build_services())
         window.show()
         window.start()
+        if window.manager.spares is not None:
+            window.manager.spares.start()  # as the app does: the figures include keeping a spare
         return window
 
 
