@@ -33,7 +33,7 @@ def read_entry(path: Path) -> dict[str, str]:
 def assert_valid(path: Path) -> None:
     """desktop-file-validate (desktop-file-utils) passes with no error or warning, where that tool is installed.
 
-    Its one hint, two main categories, is what the brief asks for (Development;Science;).
+    Its one hint, two main categories, is on purpose: Labdock belongs under both (Development;Science;).
     """
     if shutil.which("desktop-file-validate"):
         result = subprocess.run(["desktop-file-validate", str(path)], capture_output=True, text=True, check=False)
