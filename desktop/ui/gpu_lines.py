@@ -116,7 +116,8 @@ class GpuLinesView(QWidget):
                 row = self.rows[key] = LineRow()
                 row.interrupt.clicked.connect(lambda _=False, r=row: self._act(r, KernelAction.INTERRUPT))
                 row.shut_down.clicked.connect(lambda _=False, r=row: self._act(r, KernelAction.SHUT_DOWN))
-            self._box.insertWidget(position, row)
+            if self._box.indexOf(row) != position:  # moving a widget re-lays the whole dock out
+                self._box.insertWidget(position, row)
             row.show_line(line, now)
         self._update_free(now)
 
