@@ -510,6 +510,10 @@ class NotebookManager:
         if unavailable:
             raise next(iter(unavailable.values()))
 
+    def launching(self) -> bool:
+        """Whether any launch (or other notebook task) of this process is under way."""
+        return any(not task.done() for task in self._tasks.values())
+
     def _busy(self, name: str) -> bool:
         task = self._tasks.get(name)
         return (task is not None and not task.done()) or self._lock(name).locked() or name in self._reserved

@@ -79,4 +79,5 @@ def build_services(paths: Paths | None = None, *, context: str | None = None) ->
         ready_timeout=settings.ready_timeout,
         engine_timeout=settings.engine_timeout + ENGINE_GRACE,
     )
+    manager.spares.busy = manager.launching
     return Services(paths, settings, manager, nvml, engine)

@@ -41,6 +41,8 @@ from desktop.store import Paths, SpecStore
 from desktop.workdir import prepare_work_dir
 
 log = logging.getLogger(__name__)
+BUSY_POLL = 0.5
+BUSY_WAIT_MAX = 60.0  # a refill waits at most this long for launches to end
 
 TOKEN_BYTES = 32
 POOL_LEASE = "spares:pool"  # one refill at a time across Labdock processes
@@ -102,6 +104,9 @@ class Spares:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._interval = 60.0
+        # Launches in flight: a refill waits for them, so a spare's boot never competes with the notebooks
+        # the user is waiting for (set by services to the manager's own view).
+        self.busy: Callable[[], bool] = lambda: False
 
     # -- what is wanted -------------------------------------------------------------------------
 
@@ -198,6 +203,10 @@ class Spares:
     async def _keep(self) -> None:
         while True:
             self._wake.clear()
+            waited = 0.0
+            while self.busy() and waited < BUSY_WAIT_MAX:
+                await asyncio.sleep(BUSY_POLL)
+                waited += BUSY_POLL
             try:
                 await self.refill()
             except LabdockError as exc:
