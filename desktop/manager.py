@@ -491,8 +491,7 @@ class NotebookManager:
                 raise result
             else:
                 found.update((item.spec.name, item) for item in result)
-        remembered = await asyncio.to_thread(self._store.load)
-        answered = await asyncio.to_thread(self._store.answered)
+        remembered, answered = await asyncio.to_thread(self._store.snapshot)
         names = set(found) | {n.name for n in self._rows.list()}
         leased = frozenset(name for name in names if not self._busy(name) and self._leases.held_elsewhere(name))
         known = {

@@ -122,17 +122,13 @@ class SpecStore:
         self._file = paths.notebooks_file
 
     def load(self) -> dict[str, NotebookSpec]:
-        specs: dict[str, NotebookSpec] = {}
-        for name, raw in (self._read().get("notebooks") or {}).items():
-            try:
-                specs[name] = NotebookSpec.from_json(raw)
-            except (TypeError, ValueError, KeyError) as exc:
-                log.warning("skipped remembered notebook %r: %s", name, exc)
-        return specs
+        return _specs(self._read())
 
-    def answered(self) -> set[str]:
-        """Ids of containers whose server has answered (READY) at least once."""
-        return {str(ident) for ident in (self._read().get("answered") or {}).values()}
+    def snapshot(self) -> tuple[dict[str, NotebookSpec], set[str]]:
+        """The remembered specs and the ids of containers whose server has answered (READY) at least
+        once, from one read of the file (a refresh needs both)."""
+        data = self._read()
+        return _specs(data), _answered(data)
 
     def put(self, spec: NotebookSpec) -> None:
         with locked(self._file):
@@ -179,3 +175,17 @@ def install_id(paths: Paths) -> str:
             write_atomic(paths.install_id_file, value + "\n")
             os.chmod(paths.install_id_file, 0o600)
         return value
+
+
+def _specs(data: dict[str, Any]) -> dict[str, NotebookSpec]:
+    specs: dict[str, NotebookSpec] = {}
+    for name, raw in (data.get("notebooks") or {}).items():
+        try:
+            specs[name] = NotebookSpec.from_json(raw)
+        except (TypeError, ValueError, KeyError) as exc:
+            log.warning("skipped remembered notebook %r: %s", name, exc)
+    return specs
+
+
+def _answered(data: dict[str, Any]) -> set[str]:
+    return {str(ident) for ident in (data.get("answered") or {}).values()}
