@@ -294,6 +294,14 @@ def container_of(pid: int, proc_root: Path = Path("/proc")) -> str | None:
         text = (proc_root / str(pid) / "cgroup").read_text()
     except OSError:
         return None
+    return container_in_cgroup(text)
+
+
+def container_in_cgroup(text: str) -> str | None:
+    """The container id in a process's cgroup text (container_of's rule), None for a host process.
+
+    Pure, so a cgroup read elsewhere (a remote host's /proc, through desktop.remote_gpus) maps the same way.
+    """
     match = _CONTAINER_ID.search(text)
     return match.group(0) if match else None
 

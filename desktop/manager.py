@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import logging
 import secrets
-import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -34,12 +33,13 @@ from desktop.core.errors import (
     NotebookExists,
     NotOurs,
 )
-from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
+from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus, on_this_machine
 from desktop.core.spec_checks import validate_secret_values
 from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found, last_lines
 from desktop.engines.readiness import wait_ready
 from desktop.gpu import Inventory
+from desktop.host_health import HostHealth
 from desktop.idle_stop import IdleStop
 from desktop.lease import Leases
 from desktop.notebook_edits import NotebookEdits, with_stable_port
@@ -49,7 +49,7 @@ from desktop.rows import SERVER_GONE, Listener, Rows
 from desktop.secrets import SecretStore, forget_notebook, launch_secrets, put_env
 from desktop.spares import Spares
 from desktop.store import Paths, SpecStore, write_atomic
-from desktop.workdir import prepare_work_dir, why_keep_work_dir
+from desktop.workdir import FolderRoutes, LocalWorkFolders, WorkFolders
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -84,6 +84,7 @@ class NotebookManager:
         gpu_resolver: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
         secret_store: SecretStore | None = None,
         gpu_inventory: Callable[[], Inventory] | None = None,
+        remote_folders: Mapping[str, WorkFolders] | None = None,
     ) -> None:
         self.engines: dict[str, Engine] = {e.name: e for e in ([engine] if not isinstance(engine, list) else engine)}
         self.engine = next(iter(self.engines.values()))  # the default engine
@@ -91,7 +92,7 @@ class NotebookManager:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.engine_timeout = engine_timeout
-        self._container_uid = container_uid
+        self.folders = FolderRoutes(LocalWorkFolders(paths.work_root, container_uid), remote_folders)
         self._gpu_resolver = gpu_resolver
         self._gpu_inventory = gpu_inventory
         self._warning_listeners: list[WarningListener] = []
@@ -103,7 +104,8 @@ class NotebookManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._engine_listeners: list[EngineListener] = []
         self._adoption = Adoption(self._rows, self.engines, self._leases, engine_timeout, self._watch_in_background)
-        self.engine_problem: str | None = None
+        self.engine_problem: str | None = None  # this machine's Docker; remote hosts' in self.hosts
+        self.hosts = HostHealth()
         self.secrets = secret_store or SecretStore(paths)
         self._edits = NotebookEdits(
             self._rows,
@@ -115,7 +117,7 @@ class NotebookManager:
             self._name_taken,
             self.engines,
             engine_timeout,
-            container_uid,
+            self.folders,
         )
         self.idle = IdleStop(self.list, self._stop_idle, self._known_token)  # watch_idle() runs it
         self.kernels = NotebookKernels(self._rows, self._known_token)  # the GPU dock's kernel lines and actions
@@ -173,10 +175,10 @@ class NotebookManager:
         try:
             if await self._exists_elsewhere(spec):
                 raise NotebookExists(spec.name)
-            if spec.uses_gpu and self._gpu_resolver is not None:
+            if spec.uses_gpu and self._gpu_resolver is not None and on_this_machine(spec.engine):
                 await asyncio.to_thread(self._gpu_resolver, spec.gpus)  # a GPU that is not here: say so now
             inventory, warnings = await self._preflight(spec)  # a reserved GPU is refused before anything exists
-            spec = await asyncio.to_thread(self._with_work_dir, spec)
+            spec = await self._with_work_dir(spec)
         finally:
             self._reserved.discard(spec.name)
         reservations.check_launch(spec, self._rows.list(), inventory)  # again with no await before the row
@@ -193,7 +195,7 @@ class NotebookManager:
         if notebook.state.active:
             return notebook
         inventory, warnings = await self._preflight(notebook.spec)
-        spec = await asyncio.to_thread(self._with_work_dir, notebook.spec)
+        spec = await self._with_work_dir(notebook.spec)
         reservations.check_launch(spec, self._rows.list(), inventory)
         self._warn(name, warnings)
         self._rows.apply(notebook, NotebookState.CREATING, spec=spec)
@@ -380,8 +382,8 @@ class NotebookManager:
             await asyncio.to_thread(forget_notebook, self.secrets, notebook.spec)
         self._rows.apply(notebook, NotebookState.FAILED, reason, **SERVER_GONE)
 
-    def _with_work_dir(self, spec: NotebookSpec) -> NotebookSpec:
-        work = prepare_work_dir(spec.work_dir or self.paths.default_work_dir(spec.name), self._container_uid)
+    async def _with_work_dir(self, spec: NotebookSpec) -> NotebookSpec:
+        work = await self.folders.ready(spec.engine, spec.name, spec.work_dir)
         return with_stable_port(dataclasses.replace(spec, work_dir=work))
 
     # -- stop and remove -----------------------------------------------------------------------
@@ -445,20 +447,20 @@ class NotebookManager:
                 self.paths.saved_log(name).unlink()
             kept_because = None
             if delete_work and work is not None:
-                kept_because = await asyncio.to_thread(self._delete_work_dir, name, work)
+                kept_because = await self._delete_work_dir(notebook.spec, work)
             self._locks.pop(name, None)
         self._rows.drop(notebook)
         return Removed(work, delete_work and work is not None and kept_because is None, kept_because)
 
-    def _delete_work_dir(self, name: str, work: Path) -> str | None:
-        others = {n.name: n.spec.work_dir for n in self._rows.list() if n.name != name and n.spec.work_dir}
-        for other, spec in self._store.load().items():  # also those only another process has listed
-            if other != name and spec.work_dir is not None:
-                others.setdefault(other, spec.work_dir)
-        kept_because = why_keep_work_dir(work, self.paths.work_root, others)
-        if kept_because is None:
-            shutil.rmtree(work, ignore_errors=True)
-        return kept_because
+    async def _delete_work_dir(self, spec: NotebookSpec, work: Path) -> str | None:
+        folders = self.folders.of(spec.engine)
+        specs = [n.spec for n in self._rows.list()]
+        specs += (await asyncio.to_thread(self._store.load)).values()  # also those only another process has listed
+        others: dict[str, Path] = {}
+        for other in specs:  # the notebooks whose folders are on the same machine
+            if other.name != spec.name and other.work_dir is not None and self.folders.of(other.engine) is folders:
+                others.setdefault(other.name, other.work_dir)
+        return await folders.delete(work, others)
 
     # -- restore -------------------------------------------------------------------------------
 
@@ -506,8 +508,11 @@ class NotebookManager:
         facts = Facts(found, frozenset(unavailable), remembered, frozenset(answered), leased)
         adopted = await self._adoption.carry_out(reconcile(known, facts, frozenset(self.engines)))
         await self._remember_answered(*adopted)
-        if unavailable:
-            raise next(iter(unavailable.values()))
+        remote = [engine.name for engine in engines if not on_this_machine(engine.name)]
+        self.hosts.update(remote, {name: str(exc) for name, exc in unavailable.items() if name in remote})
+        here = [exc for name, exc in unavailable.items() if on_this_machine(name)]
+        if here:
+            raise here[0]
 
     def launching(self) -> bool:
         """Whether any launch (or other notebook task) of this process is under way."""
@@ -563,6 +568,9 @@ class NotebookManager:
     async def _preflight(self, spec: NotebookSpec) -> tuple[Inventory | None, tuple[str, ...]]:
         if not spec.uses_gpu or self._gpu_inventory is None:
             return None, ()
+        if not on_this_machine(spec.engine):  # the host's GPUs: reservations by index, no NVML here
+            warning = reservations.check_launch(spec, self._rows.list(), None)
+            return None, (warning,) if warning else ()
         inventory = await asyncio.to_thread(self._gpu_inventory)
         shared = reservations.check_launch(spec, self._rows.list(), inventory)
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from desktop.bounded import bounded
 from desktop.core.errors import InvalidSpec, LabdockError, NotebookExists
-from desktop.core.models import Notebook, NotebookSpec, NotebookState
+from desktop.core.models import Notebook, NotebookSpec, NotebookState, on_this_machine
 from desktop.core.spec_checks import validate_secret_values
 from desktop.core.validation import validate_name, validate_spec
 from desktop.engines.base import Engine
@@ -25,7 +25,7 @@ from desktop.lease import Leases
 from desktop.rows import Rows
 from desktop.secrets import SecretStore, copy_notebook, forget_notebook, missing_secrets, put_env
 from desktop.store import Paths, SpecStore, write_atomic
-from desktop.workdir import prepare_work_dir
+from desktop.workdir import FolderRoutes
 
 
 def with_stable_port(spec: NotebookSpec) -> NotebookSpec:
@@ -50,11 +50,11 @@ class NotebookEdits:
         name_taken: Callable[[str, str], Awaitable[bool]],  # (name, engine)
         engines: Mapping[str, Engine],
         engine_timeout: float,
-        container_uid: int,
+        folders: FolderRoutes,
     ) -> None:
         self._rows, self._store, self._secrets, self._paths = rows, store, secrets, paths
         self._leases, self._lock, self._name_taken = leases, lock, name_taken
-        self._engines, self._timeout, self._uid = engines, engine_timeout, container_uid
+        self._engines, self._timeout, self._folders = engines, engine_timeout, folders
 
     def _settled(self, notebook: Notebook, doing: str) -> None:
         if notebook.state not in (NotebookState.STOPPED, NotebookState.FAILED):
@@ -91,14 +91,14 @@ class NotebookEdits:
                         f"the secret {missing[0]} needs a value: labdock edit {name} --secret {missing[0]}"
                     )
                 before = notebook.spec
-                spec = await asyncio.to_thread(self._prepared, spec)
+                spec = await self._prepared(spec)
                 await asyncio.to_thread(self._store.put, spec)
                 await asyncio.to_thread(self._save_secrets, before, spec, given)
                 self._rows.apply(notebook, spec=spec)
         return notebook
 
-    def _prepared(self, spec: NotebookSpec) -> NotebookSpec:
-        work = prepare_work_dir(spec.work_dir or self._paths.default_work_dir(spec.name), self._uid)
+    async def _prepared(self, spec: NotebookSpec) -> NotebookSpec:
+        work = await self._folders.ready(spec.engine, spec.name, spec.work_dir)
         return with_stable_port(dataclasses.replace(spec, work_dir=work))
 
     def _save_secrets(self, before: NotebookSpec, after: NotebookSpec, given: Mapping[str, str]) -> None:
@@ -122,7 +122,7 @@ class NotebookEdits:
         )
         async with self._lock(new_name), self._leases.hold(new_name, wait=0):
             await self._free(new_name, source.spec.engine)
-            spec = await asyncio.to_thread(self._prepared, spec)
+            spec = await self._prepared(spec)
             await asyncio.to_thread(copy_notebook, self._secrets, source.spec, new_name, False)
             await asyncio.to_thread(self._store.put, spec)
             notebook = Notebook(spec=spec, state=NotebookState.STOPPED)
@@ -156,6 +156,8 @@ class NotebookEdits:
 
     def _new_work_dir(self, spec: NotebookSpec, new_name: str) -> Path | None:
         work = spec.work_dir
+        if not on_this_machine(spec.engine):
+            return work  # on a remote host the folder keeps its name
         if work is None or not _same(work, self._paths.default_work_dir(spec.name)):
             return work  # a folder the user chose stays where it is
         target = self._paths.default_work_dir(new_name)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from desktop.core.errors import LabdockError
-from desktop.core.models import ALL_GPUS, Notebook, NotebookSpec
+from desktop.core.models import ALL_GPUS, Notebook, NotebookSpec, same_machine
 from desktop.gpu import GpuSample, Inventory, resolve_gpus
 
 
@@ -58,7 +58,11 @@ def _overlap(mine: frozenset[str], theirs: frozenset[str]) -> frozenset[str]:
 
 
 def _holders(spec: NotebookSpec, notebooks: Iterable[Notebook]) -> list[Notebook]:
-    return [nb for nb in notebooks if nb.name != spec.name and nb.state.active and nb.spec.uses_gpu]
+    return [
+        nb
+        for nb in notebooks
+        if nb.name != spec.name and nb.state.active and nb.spec.uses_gpu and same_machine(nb.engine, spec.engine)
+    ]
 
 
 def _subject(ids: Iterable[str], inventory: Inventory | None) -> str:

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from desktop.engines.container_spec import DockerSettings
 from desktop.engines.docker_engine import DockerEngine
 from desktop.engines.local_engine import LocalEngine
+from desktop.engines.remote_engine import RemoteDockerEngine
+from desktop.engines.ssh_hosts import RemoteHost, remote_hosts
+from desktop.engines.ssh_link import SshLink
 from desktop.gpu import Nvml, resolve_gpus
 from desktop.manager import NotebookManager
+from desktop.remote_workdir import RemoteWorkFolders
 from desktop.settings import Settings, load_settings
 from desktop.spares import BINDINGS_FOLDER, Spares
 from desktop.store import Paths, install_id
 
+log = logging.getLogger(__name__)
 ENGINE_GRACE = 5.0
 
 
@@ -25,6 +32,8 @@ class Services:
     manager: NotebookManager
     nvml: Nvml
     docker: DockerEngine | None = None
+    remotes: dict[str, RemoteDockerEngine] = field(default_factory=dict)  # by host name
+    host_problems: list[str] = field(default_factory=list)  # Preferences entries that cannot be used
 
     async def engine_description(self) -> str:
         """The engine line for the window and `labdock ls`: 'Docker 28.1 via context desktop-linux (unix://…)',
@@ -61,14 +70,19 @@ def build_services(paths: Paths | None = None, *, context: str | None = None) ->
         )
     )
     local = LocalEngine(paths.data_dir / "local", gpu_resolver=gpu_resolver)
+    hosts, host_problems = remote_hosts(settings.remote_hosts)
+    for problem in host_problems:
+        log.warning("remote host left out: %s", problem)
+    remotes = _remote_engines(hosts, engine.settings)
     manager = NotebookManager(
-        [engine, local],
+        [engine, local, *remotes.values()],
         paths,
         ready_timeout=settings.ready_timeout,
         engine_timeout=settings.engine_timeout + ENGINE_GRACE,  # the engine's own, clearer message comes first
         container_uid=uid,
         gpu_resolver=gpu_resolver,
         gpu_inventory=nvml.inventory,
+        remote_folders={name: RemoteWorkFolders(remote.link) for name, remote in remotes.items()},
     )
     # Every process may take a spare; only the window keeps them (manager.spares.start()).
     manager.spares = Spares(
@@ -80,4 +94,13 @@ def build_services(paths: Paths | None = None, *, context: str | None = None) ->
         engine_timeout=settings.engine_timeout + ENGINE_GRACE,
     )
     manager.spares.busy = manager.launching
-    return Services(paths, settings, manager, nvml, engine)
+    return Services(paths, settings, manager, nvml, engine, remotes, host_problems)
+
+
+def _remote_engines(hosts: list[RemoteHost], settings: DockerSettings) -> dict[str, RemoteDockerEngine]:
+    """One engine and SSH connection per host; nothing connects until first used."""
+    if not hosts:
+        return {}
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    sockets = Path(tempfile.mkdtemp(prefix="labdock-ssh-", dir=runtime if runtime and Path(runtime).is_dir() else None))
+    return {host.name: RemoteDockerEngine(SshLink(host, sockets), settings) for host in hosts}

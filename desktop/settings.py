@@ -50,6 +50,9 @@ class Settings:
     default_idle_stop_minutes: int | None = None  # new notebooks stop after this long idle; None: never
     gpu_shm_size: str = SHM_AUTO  # /dev/shm of new GPU notebooks: SHM_AUTO, SHM_DOCKER or a size ("8g")
     keep_spare: bool = True  # "Keep a notebook ready to start instantly" (desktop.spares; Docker engine only)
+    # Remote Docker hosts over SSH, as `[name=][user@]host[:port]` (desktop.engines.ssh_hosts); ssh:// Docker
+    # contexts are hosts too, without being listed here.
+    remote_hosts: list[str] = dataclasses.field(default_factory=list)
     spare_min_free_mb: int = 2048  # no spare is kept while the machine has less RAM available than this
 
     @property

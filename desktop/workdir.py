@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from desktop.core.errors import InvalidSpec
+from desktop.core.models import on_this_machine
 
 CONTAINER_GID = 100  # "users", the group of docker-stacks' jovyan
 
@@ -50,3 +55,58 @@ def why_keep_work_dir(work: Path, work_root: Path, used_by_others: dict[str, Pat
         if with_other == target or with_other.is_relative_to(target) or target.is_relative_to(with_other):
             return f"notebook '{other}' also uses it"
     return None
+
+
+class WorkFolders(Protocol):
+    """Work folders on the machine that runs a notebook: this one, or a remote host."""
+
+    where: str  # "this machine" or the host's name, for messages
+
+    async def default(self, name: str) -> Path:
+        """Where a notebook's folder goes when the user chose none."""
+
+    async def prepare(self, work: Path) -> Path:
+        """The folder made ready (prepare_work_dir's contract), as an absolute path on that machine."""
+
+    async def delete(self, work: Path, used_by_others: Mapping[str, Path]) -> str | None:
+        """Delete the folder when why_keep_work_dir allows it; else the reason it is kept."""
+
+
+class LocalWorkFolders:
+    where = "this machine"
+
+    def __init__(self, work_root: Path, container_uid: int) -> None:
+        self.work_root, self._uid = work_root, container_uid
+
+    async def default(self, name: str) -> Path:
+        return self.work_root / name
+
+    async def prepare(self, work: Path) -> Path:
+        return await asyncio.to_thread(prepare_work_dir, work, self._uid)
+
+    async def delete(self, work: Path, used_by_others: Mapping[str, Path]) -> str | None:
+        def run() -> str | None:
+            kept_because = why_keep_work_dir(work, self.work_root, dict(used_by_others))
+            if kept_because is None:
+                shutil.rmtree(work, ignore_errors=True)
+            return kept_because
+
+        return await asyncio.to_thread(run)
+
+
+class FolderRoutes:
+    """The work folders of each engine: this machine's for the local engines, a host's own for each host."""
+
+    def __init__(self, local: LocalWorkFolders, remote: Mapping[str, WorkFolders] | None = None) -> None:
+        self.local = local
+        self.remote: dict[str, WorkFolders] = dict(remote or {})
+
+    def of(self, engine: str) -> WorkFolders:
+        if on_this_machine(engine) or engine not in self.remote:
+            return self.local
+        return self.remote[engine]
+
+    async def ready(self, engine: str, name: str, work: Path | None) -> Path:
+        """The notebook's folder, made ready on its machine (the default one when `work` is None)."""
+        folders = self.of(engine)
+        return await folders.prepare(work or await folders.default(name))

@@ -42,8 +42,19 @@ class NetworkMode(enum.Enum):
 PROFILE_NAMES = ("auto", "docker-stacks", "plain")
 STACKS_WORK_MOUNT, PLAIN_WORK_MOUNT = "/home/jovyan/work", "/work"  # where each profile mounts the work folder
 WORK_MOUNTS = (STACKS_WORK_MOUNT, PLAIN_WORK_MOUNT)
+LOCAL_ENGINES = ("docker", "local")  # the engines of the machine Labdock runs on; any other is a remote host
 CPU_ONLY: tuple[str, ...] = ()
 ALL_GPUS: tuple[str, ...] = ("all",)
+
+
+def on_this_machine(engine: str) -> bool:
+    """Whether a notebook of `engine` runs here (its folders, ports and GPUs are this machine's)."""
+    return engine in LOCAL_ENGINES
+
+
+def same_machine(engine: str, other: str) -> bool:
+    """Whether notebooks of the two engines share a machine (its GPUs, its folders)."""
+    return engine == other or (on_this_machine(engine) and on_this_machine(other))
 
 
 class PullStatus(NamedTuple):

@@ -262,22 +262,33 @@ def parse_mount(text: str) -> Mount:
     return Mount(host, parts[1], read_only=mode == "ro")
 
 
-def validate_mounts(mounts: Iterable[Mount]) -> None:
+def validate_mounts(mounts: Iterable[Mount], here: bool = True) -> None:
+    """`here` False: the folders are on a remote host; only their form is checked (the host checks the rest)."""
     targets: set[str] = set()
     for mount in mounts:
-        _check_host(mount.host_path)
+        if here:
+            _check_host(mount.host_path)
+        else:
+            _check_host_form(mount.host_path)
         target = _check_target(mount.container_path)
         if target in targets:
             raise InvalidSpec(f"two mounts go to {target}; each needs its own container path")
         targets.add(target)
 
 
-def _check_host(host: Path) -> None:
+def _check_host_form(host: Path) -> None:
     text = str(host)
     if _has_control(text):
         raise InvalidSpec("a mount's host folder contains a line break or NUL")
     if not host.is_absolute():
         raise InvalidSpec(f"the mount's host folder {text} is not an absolute path")
+    if str(host) == "/":
+        raise InvalidSpec("the whole file system ('/') cannot be mounted into a notebook")
+
+
+def _check_host(host: Path) -> None:
+    text = str(host)
+    _check_host_form(host)
     try:
         real = host.resolve(strict=True)
         mode = real.stat().st_mode

@@ -7,7 +7,7 @@ import os
 import re
 
 from desktop.core.errors import InvalidSpec
-from desktop.core.models import PROFILE_NAMES, NotebookSpec
+from desktop.core.models import PROFILE_NAMES, NotebookSpec, on_this_machine
 from desktop.core.spec_checks import (
     validate_env,
     validate_extra_args,
@@ -94,11 +94,12 @@ def validate_spec(spec: NotebookSpec) -> NotebookSpec:
     """Everything about a request that can be checked without Docker; returns it normalised."""
     validate_name(spec.name)
     image = validate_image(spec.image)
-    problem = lower_case_problem(image) if spec.engine == "docker" else None  # Local runs no image
+    here = on_this_machine(spec.engine)
+    problem = lower_case_problem(image) if spec.engine != "local" else None  # Local runs no image
     if problem is not None:
         raise InvalidSpec(problem)
     if spec.cpus is not None:
-        validate_cpus(spec.cpus, os.cpu_count())
+        validate_cpus(spec.cpus, os.cpu_count() if here else None)  # a remote host's Docker checks its own
     if spec.memory_bytes is not None:
         validate_memory(spec.memory_bytes)
     if spec.profile not in PROFILE_NAMES:
@@ -106,7 +107,7 @@ def validate_spec(spec: NotebookSpec) -> NotebookSpec:
     validate_env(spec.env, spec.secret_names)
     if spec.shm_bytes is not None:
         validate_shm(spec.shm_bytes)
-    validate_mounts(spec.mounts)
+    validate_mounts(spec.mounts, here)
     validate_extra_args(spec.extra_args)
     if spec.idle_stop_minutes is not None:
         validate_idle_minutes(spec.idle_stop_minutes)

@@ -306,7 +306,7 @@ class DockerEngine:
             profile_name = profiles.detect(spec.image, config.get("Cmd"), config.get("Env"))
         profile = profiles.get(profile_name)
         host_mode = spec.network_mode is NetworkMode.HOST
-        port = (spec.stable_port or free_loopback_port()) if host_mode else CONTAINER_PORT
+        port = await self._host_mode_port(spec) if host_mode else CONTAINER_PORT
         gpu_ids = await asyncio.to_thread(self._resolve_gpus, spec.gpus)
         kwargs = self.container_config(spec, token, profile, config, port, gpu_ids, secret_env)
         if spare_key is not None and spec.work_dir is not None:
@@ -326,6 +326,10 @@ class DockerEngine:
                 ) from exc
             raise
         return Started(container_id, f"http://127.0.0.1:{host_port}/")
+
+    async def _host_mode_port(self, spec: NotebookSpec) -> int:
+        """The loopback port JupyterLab binds in host network mode: the stable one, else a free one."""
+        return spec.stable_port or free_loopback_port()
 
     async def _create(self, spec: NotebookSpec, kwargs: dict[str, Any]) -> str:
         """Create the container; a name already taken is NotebookExists when ours, NotOurs otherwise."""
