@@ -10,16 +10,18 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from desktop import cli_options
 from desktop.cli_gpu import add_parser as add_gpu_parser
 from desktop.cli_gpu import gpu_command
+from desktop.cli_hosts import add_hosts_parser, hosts_command
 from desktop.core.errors import EngineUnavailable, InvalidSpec, LabdockError
-from desktop.core.models import ALL_GPUS, Notebook, NotebookSpec, NotebookState
+from desktop.core.models import ALL_GPUS, Notebook, NotebookSpec, NotebookState, on_this_machine
 from desktop.core.validation import format_bytes, parse_memory, validate_cpus, validate_spec
 from desktop.engines import profiles
+from desktop.engines.ssh_hosts import host_label
 from desktop.manager import NotebookManager
 from desktop.services import Services, build_services
 
@@ -59,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--exclusive", action="store_true", help="reserve its GPUs: no other notebook may launch on them meanwhile"
     )
+    new.add_argument("--host", metavar="NAME", help="run it on this remote Docker host (see 'labdock hosts'), over SSH")
     new.add_argument("--no-wait", action="store_true", help="return once the launch has begun")
     cli_options.add_settings_options(new)
     cli_options.add_parsers(sub)
@@ -86,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--tail", type=int, help="only the last N lines")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     add_gpu_parser(sub)
+    add_hosts_parser(sub)
     sub.add_parser("gui", help="open the window (the same as no command)")
     sub.add_parser("install-desktop", help="add Labdock to your desktop's applications menu")
     sub.add_parser("uninstall-desktop", help="remove Labdock from your desktop's applications menu")
@@ -102,6 +106,17 @@ def _spec(args: argparse.Namespace, services: Services) -> NotebookSpec:
     if args.exclusive and not gpus:
         raise InvalidSpec("--exclusive reserves GPUs: add --gpu")
     image = args.image or (settings.default_gpu_image if gpus else settings.default_image)
+    engine = args.engine or settings.default_engine
+    if args.host is not None:
+        if args.engine == "local":
+            raise InvalidSpec("--host runs the notebook in Docker on that host: leave out --engine local")
+        if args.host not in services.remotes:
+            known = ", ".join(sorted(services.remotes)) or "none yet: labdock hosts add [NAME=][user@]host"
+            raise InvalidSpec(f"no remote host named '{args.host}' (hosts: {known})")
+        engine = args.host
+    work_dir = None
+    if args.work_dir is not None:  # a remote host's path is taken as written: ~ and relative mean its home
+        work_dir = args.work_dir if args.host else args.work_dir.expanduser().absolute()
     return validate_spec(  # a wrong value is reported before Docker is even asked
         NotebookSpec(
             name=args.name,
@@ -109,22 +124,26 @@ def _spec(args: argparse.Namespace, services: Services) -> NotebookSpec:
             gpus=gpus,
             cpus=validate_cpus(args.cpus) if args.cpus is not None else None,
             memory_bytes=parse_memory(args.memory) if args.memory else None,
-            work_dir=args.work_dir.expanduser().absolute() if args.work_dir else None,
+            work_dir=work_dir,
             profile=args.profile,
             network_mode=settings.network if args.network is None else type(settings.network)(args.network),
-            engine=args.engine or settings.default_engine,
+            engine=engine,
             run_as_root=args.root,
             exclusive_gpus=args.exclusive,
         )
     )
 
 
-def _table(notebooks: Sequence[Notebook]) -> str:
-    rows = [("NAME", "STATE", "ENGINE", "GPU", "IMAGE", "URL")]
+def _table(notebooks: Sequence[Notebook], unreachable: Mapping[str, str] | None = None) -> str:
+    unreachable = unreachable or {}
+    rows = [("NAME", "STATE", "HOST", "ENGINE", "GPU", "IMAGE", "URL")]
     for nb in sorted(notebooks, key=lambda n: n.name):
-        image = nb.spec.image if nb.engine == "docker" else "-"
+        image = nb.spec.image if nb.engine != "local" else "-"
         state = f"{nb.state.value} (root)" if nb.spec.run_as_root else nb.state.value
-        rows.append((nb.name, state, nb.engine, nb.spec.gpu_label, image, nb.url or "-"))
+        if unreachable.get(nb.engine):
+            state += " (host unreachable)"
+        engine = nb.engine if on_this_machine(nb.engine) else "docker"
+        rows.append((nb.name, state, host_label(nb.engine), engine, nb.spec.gpu_label, image, nb.url or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows
@@ -155,10 +174,14 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
             return await _open(services, args.name, args.browser)
         if args.command in cli_options.EDIT_COMMANDS:
             return await cli_options.run_edit(args, manager, services.settings, secrets)
+        if args.command == "hosts":
+            return await hosts_command(args, services)
         if args.command == "gpu":
             return await gpu_command(services, args.free, args.gpu)
         if args.command == "ls":
-            print(cli_options.with_details(_table(manager.list()), manager.list()))
+            print(cli_options.with_details(_table(manager.list(), manager.hosts.problems), manager.list()))
+            for problem in manager.hosts.problems.values():
+                print(f"labdock: warning: {problem}", file=sys.stderr)
             notice = await asyncio.to_thread(manager.secrets.notice)  # the fallback file says what it is
             if notice:
                 print(notice)
@@ -186,13 +209,13 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
 def _without_docker(args: argparse.Namespace, manager: NotebookManager, spec: NotebookSpec | None) -> None:
     """Docker does not answer: local notebooks still work; anything else gets the engine's one line."""
     problem = manager.engine_problem or "Docker is not reachable"
-    local = {n.name for n in manager.list() if n.engine == "local"}
+    elsewhere = {n.name for n in manager.list() if n.engine != "docker"}  # Local, or on a remote host
     if args.command == "ls":
-        print(_table([n for n in manager.list() if n.engine == "local"]))
-        raise EngineUnavailable(f"{problem} (only local notebooks are listed)")
-    if (spec is not None and spec.engine == "local") or getattr(args, "name", None) in local:
+        print(_table([n for n in manager.list() if n.name in elsewhere], manager.hosts.problems))
+        raise EngineUnavailable(f"{problem} (only notebooks that do not use it are listed)")
+    if (spec is not None and spec.engine != "docker") or getattr(args, "name", None) in elsewhere:
         return
-    if args.command == "gpu":  # local notebooks' kernels are still named (it says so itself)
+    if args.command in ("gpu", "hosts"):  # local notebooks' kernels are still named (it says so itself)
         return
     raise EngineUnavailable(problem)
 

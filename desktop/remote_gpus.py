@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from desktop.core.errors import LabdockError
+from desktop.engines.ssh_link import SshLink
 from desktop.gpu import GpuInfo, GpuProcess, GpuSample, Inventory, container_in_cgroup
 
 log = logging.getLogger(__name__)
@@ -270,3 +271,13 @@ def _users(samples: Sequence[GpuSample], cgroups: dict[int, str]) -> tuple[dict[
             per_gpu = users.setdefault(container, {})
             per_gpu[sample.uuid] = per_gpu.get(sample.uuid, 0) + (proc.memory or 0)
     return users, containers
+
+
+def over_ssh(link: SshLink) -> RemoteCommand:
+    """The host's SSH connection as a RemoteCommand (the connection's own errors are LabdockErrors)."""
+
+    async def run(command: str, timeout: float) -> CommandResult:
+        out = await link.run(command, timeout)
+        return CommandResult(out.exit_status, out.stdout, out.stderr)
+
+    return run

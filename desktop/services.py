@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from desktop.core.errors import InvalidSpec
 from desktop.engines.container_spec import DockerSettings
 from desktop.engines.docker_engine import DockerEngine
 from desktop.engines.local_engine import LocalEngine
@@ -34,6 +35,30 @@ class Services:
     docker: DockerEngine | None = None
     remotes: dict[str, RemoteDockerEngine] = field(default_factory=dict)  # by host name
     host_problems: list[str] = field(default_factory=list)  # Preferences entries that cannot be used
+
+    def add_host(self, host: RemoteHost) -> RemoteDockerEngine:
+        """A host added while the window runs: its engine joins the manager at once (nothing connects yet)."""
+        if host.name in self.manager.engines:
+            raise InvalidSpec(f"a host or engine named '{host.name}' is already there")
+        engine = _remote_engines([host], self.docker_settings())[host.name]
+        self.remotes[host.name] = engine
+        self.manager.engines[host.name] = engine
+        self.manager.folders.remote[host.name] = RemoteWorkFolders(engine.link)
+        return engine
+
+    async def remove_host(self, name: str) -> None:
+        """Forget a host whose notebooks are gone from the table (the caller checks), closing its connection."""
+        engine = self.remotes.pop(name, None)
+        if engine is None:
+            return
+        self.manager.engines.pop(name, None)
+        self.manager.folders.remote.pop(name, None)
+        self.manager.hosts.update([name], {})
+        await engine.close()
+
+    def docker_settings(self) -> DockerSettings:
+        assert self.docker is not None
+        return self.docker.settings
 
     async def engine_description(self) -> str:
         """The engine line for the window and `labdock ls`: 'Docker 28.1 via context desktop-linux (unix://…)',
