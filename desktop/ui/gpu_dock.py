@@ -4,9 +4,12 @@ column and open New-notebook dialogs kept up to date from the same rounds.
 A kernel line's Interrupt and Shut down, and "Shut down idle kernels on this GPU", are confirmed here
 (naming the notebook file) and carried out through manager.kernels; the next round shows the result.
 
-Without a GPU the dock stays hidden (the status bar says why). With GPUs it can be closed and brought
-back (toolbar, status bar), and where it shows is remembered apart for the Notebooks page and for the
-notebook tabs: by default it shows beside the table and leaves JupyterLab the whole width.
+Remote Docker hosts' GPUs (read over SSH by a RemoteGpuFeed, see watch_remotes) show as sections under
+this machine's, which is then titled "this machine"; without remote hosts the dock is as before.
+
+Without a GPU here or on a remote host the dock stays hidden (the status bar says why). With GPUs it can
+be closed and brought back (toolbar, status bar), and where it shows is remembered apart for the Notebooks
+page and for the notebook tabs: by default it shows beside the table and leaves JupyterLab the whole width.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from desktop.ui.gpu_panel import GpuPanel
 from desktop.ui.gpu_picker import GpuPicker
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
 from desktop.ui.notebook_model import NotebookTableModel
+from desktop.ui.remote_gpu_feed import HostGpus, RemoteGpuFeed
+from desktop.ui.remote_gpu_panel import RemoteGpuSections
 
 PAGE_HOME, PAGE_TAB = "home", "tabs"
 Report = Callable[[str], None]
@@ -64,6 +69,7 @@ class GpuDock(QDockWidget):
         self.toggleViewAction().setToolTip("Show or hide the GPU panel (remembered apart for notebook tabs)")
         self.toggleViewAction().triggered.connect(self._chosen)
         self.available: bool | None = None  # None until the inventory is read
+        self.local_gpus: bool | None = None  # whether this machine has GPUs; None until the inventory is read
         self.wanted = {PAGE_HOME: True, PAGE_TAB: False}  # where the user wants it, per kind of page
         self.page = PAGE_HOME
         self.feed = GpuFeed(nvml, manager)
@@ -76,11 +82,22 @@ class GpuDock(QDockWidget):
         self._actions: set[asyncio.Task[None]] = set()
         self.panel.kernel_action.connect(self._kernel_action)
         self.panel.free_idle.connect(self._free_idle)
+        self.remote: RemoteGpuFeed | None = None
+        self.remote_sections = RemoteGpuSections(self.panel.history_points)
+        self.panel.add_below(self.remote_sections)
+        self._remote_memory: dict[str, int] = {}  # notebook on a remote host -> GPU memory there
+
+    def watch_remotes(self, feed: RemoteGpuFeed) -> None:
+        """Show the remote hosts' GPUs from `feed` (started and stopped with the dock)."""
+        self.remote = feed
+        feed.subscribe(self._on_remote)
 
     def start(self, interval: float) -> None:
         """Read the inventory off the Qt thread, then sample every `interval` seconds."""
         self.interval = interval
         self._starting = asyncio.ensure_future(self._start())
+        if self.remote is not None:
+            self.remote.start()
 
     def restart(self, interval: float) -> None:
         """A new sampling rate (from the preferences), applied at once."""
@@ -92,6 +109,8 @@ class GpuDock(QDockWidget):
         if self._starting is not None and not self._starting.done():
             self._starting.cancel()
         self.feed.stop()
+        if self.remote is not None:
+            self.remote.stop()
 
     async def load_inventory(self) -> Inventory:
         if self.inventory is None:
@@ -102,9 +121,8 @@ class GpuDock(QDockWidget):
         inventory = await self.load_inventory()  # GPU names first, so the cards are titled right
         if isValid(self.panel):
             self.panel.set_inventory(inventory)
-            self.available = bool(inventory.gpus)
-            self.toggleViewAction().setEnabled(self.available)
-            self._show_as_wanted()
+            self.local_gpus = bool(inventory.gpus)
+            self._update_available()
             self.gpus_changed.emit(inventory, ())
             self.feed.start(self.interval)
 
@@ -125,6 +143,15 @@ class GpuDock(QDockWidget):
         self.wanted[self.page] = False  # its own close button
         super().closeEvent(event)
 
+    def _update_available(self) -> None:
+        if self.local_gpus is None:
+            return
+        available = self.local_gpus or bool(self.remote_sections.sections)
+        if available != self.available:
+            self.available = available
+            self.toggleViewAction().setEnabled(available)
+            self._show_as_wanted()
+
     def _show_as_wanted(self) -> None:
         if self.available is None:
             return  # not known yet: as the saved layout left it
@@ -135,9 +162,18 @@ class GpuDock(QDockWidget):
             return
         ordered = gpu_groups(self.inventory or Inventory(), samples, self.feed.lines)
         self.panel.update_samples(samples, usage, [line for group in ordered for line in group.lines])
-        self.model.set_gpu_memory(usage.per_notebook)
+        self.model.set_gpu_memory({**usage.per_notebook, **self._remote_memory})
         if self.inventory is not None:
             self.gpus_changed.emit(self.inventory, samples)
+
+    def _on_remote(self, hosts: tuple[HostGpus, ...]) -> None:
+        if not isValid(self.panel):
+            return
+        self.remote_sections.show_hosts(hosts)
+        self.panel.set_titled(bool(hosts))
+        self._remote_memory = {name: memory for host in hosts for name, memory in host.per_notebook.items()}
+        self.model.set_gpu_memory({**self.feed.usage.per_notebook, **self._remote_memory})
+        self._update_available()
 
     async def attach_picker(self, dialog: NewNotebookDialog) -> None:
         """Give a New-notebook dialog its GPU picker, warned about GPUs in use while it is open."""

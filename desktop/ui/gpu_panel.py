@@ -33,6 +33,16 @@ def users_text(users: Sequence[GpuUser]) -> str:
     return "used by " + ", ".join(f"{user.name} ({gib(user.memory)})" for user in users)
 
 
+def section_title(text: str) -> QLabel:
+    """A host's heading in the panel ("this machine", a remote host's name)."""
+    label = QLabel(text)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    label.setWordWrap(True)
+    return label
+
+
 class HistoryGraph(QWidget):
     """Utilisation and memory use in percent, oldest at the left; a gap where a value was unknown."""
 
@@ -109,6 +119,12 @@ class GpuCard(QFrame):
             layout.addWidget(widget)
 
     def show_sample(self, sample: GpuSample, users: Sequence[GpuUser]) -> None:
+        self.show_figures(sample)
+        self.users.setText(users_text(users))
+        self.users.setToolTip("\n".join(f"{user.name}: pids {', '.join(map(str, user.pids))}" for user in users))
+
+    def show_figures(self, sample: GpuSample) -> None:
+        """Title (temperature, power), bars and graph; the users line is the caller's."""
         facts = [f"GPU {sample.index}: {self.name}"]
         if sample.lost:
             facts.append(f"lost: {sample.reason}")
@@ -125,12 +141,11 @@ class GpuCard(QFrame):
         self.memory.setValue(round(10 * mem_pct) if mem_pct is not None else 0)
         self.memory.setFormat(f"memory {gib(used)} / {gib(total)}" if used is not None else "memory unknown")
         self.graph.append(None if util is None else float(util), mem_pct)
-        self.users.setText(users_text(users))
-        self.users.setToolTip("\n".join(f"{user.name}: pids {', '.join(map(str, user.pids))}" for user in users))
 
 
 class GpuPanel(QWidget):
-    """All GPUs as cards, or one line saying why there is none."""
+    """All GPUs as cards, or one line saying why there is none. Other hosts' sections may follow this
+    machine's cards (add_below); while they show, this machine's part is titled (set_titled)."""
 
     kernel_action = Signal(object, object)  # (GpuLine, KernelAction) from a card's line
     free_idle = Signal(str, float)  # (GPU UUID, idle seconds)
@@ -145,14 +160,18 @@ class GpuPanel(QWidget):
         self.message.setWordWrap(True)
         self._cards_box = QWidget()
         self._cards_layout = QVBoxLayout(self._cards_box)
+        self.title = section_title("this machine")
+        self.title.hide()
+        self._cards_layout.addWidget(self.title)
         self._cards_layout.addStretch(1)
+        self._below: QWidget | None = None
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self._cards_box)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.message)
-        layout.addWidget(scroll)
+        self._layout = QVBoxLayout(self)
+        self._layout.addWidget(self.message)
+        self._layout.addWidget(scroll)
         self._show_message()
 
     def set_inventory(self, inventory: Inventory) -> None:
@@ -172,11 +191,32 @@ class GpuPanel(QWidget):
                 card = GpuCard(sample.index, self._names.get(sample.uuid, "GPU"), self.history_points, sample.uuid)
                 card.lines.kernel_action.connect(self.kernel_action)
                 card.lines.free_idle.connect(self.free_idle)
-                self._cards_layout.insertWidget(self._cards_layout.count() - 1, card)
+                self._cards_layout.insertWidget(self._cards_end(), card)
                 self.cards[sample.uuid] = card
             card.show_sample(sample, users.per_gpu.get(sample.uuid, ()) if users else ())
             card.lines.show_lines([line for line in lines if line.gpu_uuid == sample.uuid])
         self._show_message(not samples)
+
+    def add_below(self, widget: QWidget) -> None:
+        """A part shown under this machine's cards (the remote hosts' sections)."""
+        self._below = widget
+        self._cards_layout.insertWidget(self._cards_layout.count() - 1, widget)
+
+    def set_titled(self, titled: bool) -> None:
+        """Title this machine's part, with its no-GPU line under the title, while other hosts show below;
+        untitled, the panel is as without them. Only a change moves anything."""
+        if titled == (self._cards_layout.indexOf(self.message) >= 0):
+            return
+        self.title.setVisible(titled)
+        (self._layout if titled else self._cards_layout).removeWidget(self.message)
+        if titled:
+            self._cards_layout.insertWidget(1, self.message)
+        else:
+            self._layout.insertWidget(0, self.message)
+
+    def _cards_end(self) -> int:
+        below = self._cards_layout.indexOf(self._below) if self._below is not None else -1
+        return below if below >= 0 else self._cards_layout.count() - 1
 
     def _show_message(self, empty: bool = True) -> None:
         self.message.setText(f"no GPU: {self._reason}" if empty else "")

@@ -33,6 +33,7 @@ from desktop.ui.notebook_tab import NotebookTab, ViewFactory
 from desktop.ui.notebook_table import NotebookTable
 from desktop.ui.preferences_dialog import PreferencesDialog
 from desktop.ui.preferences_flow import apply_preferences
+from desktop.ui.remote_gpu_feed import RemoteGpuFeed
 from desktop.ui.resources import app_icon, state_icon
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tab_opener import TabOpener
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
             self.manager, self.commands, self.show_window, self.request_quit, self, new_notebook=self.new_notebook
         )
         self.gpu = GpuDock(services.nvml, self.manager, self.model, self)
+        self.gpu.watch_remotes(RemoteGpuFeed(lambda: services.remotes, self.manager))  # hosts as they are now
         self.toolbar = build_toolbar(
             self,
             self.notebook_actions,
