@@ -187,7 +187,9 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
                 print(notice)
             print(f"engine: {await services.engine_description()}")  # last, so rows stay first-word parseable
         elif args.command == "url":
-            print(await manager.url_with_token(args.name))
+            print(await manager.url_with_token(args.name), flush=True)
+            if not on_this_machine(manager.get(args.name).engine):
+                await _hold_tunnel(manager.get(args.name))
         elif args.command == "stop":
             if args.all:
                 await manager.stop_all()
@@ -233,8 +235,22 @@ def _report_launch(notebook: Notebook, no_wait: bool) -> int:
     if notebook.spec.memory_bytes:
         limits.append(format_bytes(notebook.spec.memory_bytes))
     extra = f" ({', '.join(limits)})" if limits else ""
+    if not on_this_machine(notebook.engine):
+        print(f"'{notebook.name}' is ready on '{notebook.engine}'{extra}; open it with: labdock open {notebook.name}")
+        return 0
     print(f"'{notebook.name}' is ready at {notebook.url}{extra}; open it with: labdock url {notebook.name}")
     return 0
+
+
+async def _hold_tunnel(notebook: Notebook) -> None:
+    """A remote notebook's URL is the local end of this process's SSH tunnel: keep it open until Ctrl-C."""
+    print(
+        f"labdock: this address reaches '{notebook.name}' on '{notebook.engine}' through SSH while this command "
+        "runs; press Ctrl-C to close it (the Labdock window keeps its own: labdock open " + notebook.name + ")",
+        file=sys.stderr,
+        flush=True,
+    )
+    await asyncio.Event().wait()
 
 
 async def _restart(manager: NotebookManager, name: str) -> int:
@@ -263,13 +279,15 @@ async def _open(services: Services, name: str, browser: bool) -> int:
     if browser or not _has_display():
         url = await manager.url_with_token(name)  # says so when it is not running
         if not browser:
-            print(url)
-            return 0
-        from desktop import browser_launch
+            print(url, flush=True)
+        else:
+            from desktop import browser_launch
 
-        await asyncio.to_thread(
-            browser_launch.open_in_browser, url, browser_launch.private_folder(services.paths.data_dir)
-        )
+            await asyncio.to_thread(
+                browser_launch.open_in_browser, url, browser_launch.private_folder(services.paths.data_dir)
+            )
+        if not on_this_machine(notebook.engine):
+            await _hold_tunnel(notebook)
         return 0
     if notebook.state in (NotebookState.STOPPING, NotebookState.STOPPED, NotebookState.FAILED):
         raise LabdockError(f"'{name}' is not running (it is {notebook.state.value}): labdock start {name}")

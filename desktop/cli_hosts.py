@@ -44,7 +44,8 @@ async def _describe(engine: RemoteDockerEngine) -> tuple[str, str, str, str]:
     state = await engine.describe()
     if engine.link.problem is None and engine.link.facts is not None:
         report = await read_remote_gpus(over_ssh(engine.link))
-        gpus = report.problem or f"{len(report.inventory.gpus)} GPU" + ("" if len(report.inventory.gpus) == 1 else "s")
+        count = len(report.inventory.gpus)
+        gpus = report.problem or ("no GPUs" if count == 0 else f"{count} GPU" + ("" if count == 1 else "s"))
         state = f"reachable: {state}; {gpus}"
     return host.name, host.target, host.source, state
 

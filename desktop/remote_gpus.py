@@ -24,11 +24,13 @@ import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from desktop.core.errors import LabdockError
-from desktop.engines.ssh_link import SshLink
 from desktop.gpu import GpuInfo, GpuProcess, GpuSample, Inventory, container_in_cgroup
+
+if TYPE_CHECKING:  # the SSH stack stays out of this module's imports
+    from desktop.engines.ssh_link import SshLink
 
 log = logging.getLogger(__name__)
 

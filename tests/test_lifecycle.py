@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from desktop.services import build_services
 from desktop.store import Paths
 from tests.conftest import Engine, arun, need, write_test_settings
 from tests.support import netns
+from tests.support.junit import outcomes as junit_outcomes
 
 pytestmark = pytest.mark.docker
 
@@ -134,23 +134,6 @@ class NamespaceOutcomes:
         assert not Path("/sys/class/net", netns.NSBR).exists()
 
 
-def _outcomes(junit: Path) -> dict[str, tuple[str, str]]:
-    try:
-        root = ET.parse(junit).getroot()
-    except (OSError, ET.ParseError):
-        return {}
-    found: dict[str, tuple[str, str]] = {}
-    for case in root.iter("testcase"):
-        outcome, details = "passed", ""
-        for child in case:
-            if child.tag in ("failure", "error"):
-                outcome, details = "failed", f"{child.get('message', '')}\n{child.text or ''}"
-            elif child.tag == "skipped" and outcome == "passed":
-                outcome, details = "skipped", child.get("message", "")
-        found[case.get("name", "")] = (outcome, details)
-    return found
-
-
 @pytest.fixture(scope="session")
 def namespace_run(
     request: pytest.FixtureRequest, docker_engine: Engine, tmp_path_factory: pytest.TempPathFactory
@@ -169,7 +152,7 @@ def namespace_run(
     junit = tmp_path_factory.mktemp("netns") / "junit.xml"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *selected]
     run = netns.run_in_namespace(command, docker_engine.url, request.config.rootpath, NAMESPACE_RUN_TIMEOUT_S)
-    return NamespaceOutcomes(run, _outcomes(junit))
+    return NamespaceOutcomes(run, junit_outcomes(junit))
 
 
 # -- the lifecycle ---------------------------------------------------------------------------------
