@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from desktop.core.errors import InvalidSpec
-from desktop.core.models import ALL_GPUS, NetworkMode, Notebook, NotebookSpec
+from desktop.core.models import ALL_GPUS, NetworkMode, Notebook, NotebookSpec, on_this_machine
 from desktop.core.spec_checks import (
     parse_env_pair,
     parse_mount,
@@ -198,7 +198,7 @@ def with_settings(
         if mounts.pop(posixpath.normpath(target), None) is None and mounts.pop(target, None) is None:
             raise InvalidSpec(f"'{spec.name}' has no mount at {target}")
     for text in args.mount:
-        mount = parse_mount(text)
+        mount = parse_mount(text, on_this_machine(spec.engine))
         mounts[mount.container_path] = mount
     changes: dict[str, object] = {
         "env": tuple(env.items()),
@@ -234,7 +234,8 @@ def edited(spec: NotebookSpec, args: argparse.Namespace, settings: Settings) -> 
     if args.memory is not None:
         changes["memory_bytes"] = None if args.memory.lower() in OFF else parse_memory(args.memory)
     if args.work_dir is not None:
-        changes["work_dir"] = args.work_dir.expanduser().absolute()
+        here = on_this_machine(spec.engine)  # a remote host's path is taken as written
+        changes["work_dir"] = args.work_dir.expanduser().absolute() if here else args.work_dir
     if args.profile is not None:
         changes["profile"] = args.profile
     if args.network is not None:

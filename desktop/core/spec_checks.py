@@ -250,15 +250,16 @@ def engine_sockets() -> list[Path]:
     return [path for path in candidates if path.exists()]
 
 
-def parse_mount(text: str) -> Mount:
-    """'HOST:CONTAINER[:ro|rw]' -> Mount (read-only unless ':rw'); HOST may start with '~' or be relative."""
+def parse_mount(text: str, here: bool = True) -> Mount:
+    """'HOST:CONTAINER[:ro|rw]' -> Mount (read-only unless ':rw'); HOST may start with '~' or be relative.
+    `here` False: HOST is a folder of a remote host, taken as written (it must be absolute there)."""
     parts = text.split(":")
     mode = "ro"
     if len(parts) == 3:
         mode = parts.pop()
     if len(parts) != 2 or not parts[0] or not parts[1] or mode not in ("ro", "rw"):
         raise InvalidSpec(f"invalid mount {text[:80]!r}: use HOST_FOLDER:CONTAINER_PATH, with :rw to allow writes")
-    host = Path(parts[0]).expanduser().absolute()
+    host = Path(parts[0]).expanduser().absolute() if here else Path(parts[0])
     return Mount(host, parts[1], read_only=mode == "ro")
 
 
