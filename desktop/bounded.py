@@ -11,9 +11,9 @@ from desktop.core.errors import EngineTimeout
 T = TypeVar("T")
 
 
-async def bounded(operation: Awaitable[T], seconds: float) -> T:
+async def bounded(operation: Awaitable[T], seconds: float, who: str = "the engine") -> T:
     try:
         async with asyncio.timeout(seconds):
             return await operation
     except TimeoutError:
-        raise EngineTimeout(f"the engine did not answer within {seconds:.0f} s") from None
+        raise EngineTimeout(f"{who} did not answer within {seconds:.0f} s") from None

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,6 +67,7 @@ class Removed:
     kept_because: str | None = None  # set when deletion was asked for and refused
 
 
+REMOTE_FIND_S = 8.0  # a remote host's list, healthy, takes well under a second
 EngineListener = Callable[[str | None], None]  # the engine's problem, or None once it answers again
 WarningListener = Callable[[str, str], None]  # (notebook, one line) said before its launch goes ahead
 
@@ -128,6 +129,9 @@ class NotebookManager:
 
     def list(self) -> list[Notebook]:
         return self._rows.list()
+
+    def list_specs(self) -> tuple[NotebookSpec, ...]:
+        return tuple(notebook.spec for notebook in self._rows.list())
 
     def get(self, name: str) -> Notebook:
         return self._rows.get(name)
@@ -447,20 +451,11 @@ class NotebookManager:
                 self.paths.saved_log(name).unlink()
             kept_because = None
             if delete_work and work is not None:
-                kept_because = await self._delete_work_dir(notebook.spec, work)
+                remembered = (await asyncio.to_thread(self._store.load)).values()  # also other processes' notebooks
+                kept_because = await self.folders.delete(notebook.spec, work, [*self.list_specs(), *remembered])
             self._locks.pop(name, None)
         self._rows.drop(notebook)
         return Removed(work, delete_work and work is not None and kept_because is None, kept_because)
-
-    async def _delete_work_dir(self, spec: NotebookSpec, work: Path) -> str | None:
-        folders = self.folders.of(spec.engine)
-        specs = [n.spec for n in self._rows.list()]
-        specs += (await asyncio.to_thread(self._store.load)).values()  # also those only another process has listed
-        others: dict[str, Path] = {}
-        for other in specs:  # the notebooks whose folders are on the same machine
-            if other.name != spec.name and other.work_dir is not None and self.folders.of(other.engine) is folders:
-                others.setdefault(other.name, other.work_dir)
-        return await folders.delete(work, others)
 
     # -- restore -------------------------------------------------------------------------------
 
@@ -481,9 +476,7 @@ class NotebookManager:
         `reconcile`; only a server no live process holds the lease of is ever removed."""
         revisions = self._rows.revisions()  # a row that changes while the engines answer is left for next time
         engines = list(self.engines.values())
-        results = await asyncio.gather(
-            *(bounded(engine.find(), self.engine_timeout) for engine in engines), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._find(engine) for engine in engines), return_exceptions=True)
         found: dict[str, Found] = {}
         unavailable: dict[str, EngineUnavailable] = {}
         for engine, result in zip(engines, results, strict=True):
@@ -513,6 +506,12 @@ class NotebookManager:
         here = [exc for name, exc in unavailable.items() if on_this_machine(name)]
         if here:
             raise here[0]
+
+    async def _find(self, engine: Engine) -> Sequence[Found]:
+        if on_this_machine(engine.name):
+            return await bounded(engine.find(), self.engine_timeout)
+        # A host whose link hangs (a network drop not yet noticed) must not hold this machine's rows back.
+        return await bounded(engine.find(), min(self.engine_timeout, REMOTE_FIND_S), f"host '{engine.name}'")
 
     def launching(self) -> bool:
         """Whether any launch (or other notebook task) of this process is under way."""

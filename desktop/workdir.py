@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from desktop.core.errors import InvalidSpec
-from desktop.core.models import on_this_machine
+from desktop.core.models import NotebookSpec, on_this_machine
 
 CONTAINER_GID = 100  # "users", the group of docker-stacks' jovyan
 
@@ -105,6 +105,16 @@ class FolderRoutes:
         if on_this_machine(engine) or engine not in self.remote:
             return self.local
         return self.remote[engine]
+
+    async def delete(self, spec: NotebookSpec, work: Path, specs: Iterable[NotebookSpec]) -> str | None:
+        """Delete the notebook's folder when no other notebook on its machine uses it (`specs`: every known
+        notebook); else the reason it is kept."""
+        folders = self.of(spec.engine)
+        others: dict[str, Path] = {}
+        for other in specs:
+            if other.name != spec.name and other.work_dir is not None and self.of(other.engine) is folders:
+                others.setdefault(other.name, other.work_dir)
+        return await folders.delete(work, others)
 
     async def ready(self, engine: str, name: str, work: Path | None) -> Path:
         """The notebook's folder, made ready on its machine (the default one when `work` is None)."""
