@@ -18,6 +18,7 @@ import random
 import re
 import shlex
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import docker
@@ -31,6 +32,7 @@ from desktop.engines.ssh_link import HostFacts, SshLink
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+DOCKER_SESSIONS = 6
 HOST_MODE_PORTS = (20000, 32767)  # below Linux's ephemeral range, where outgoing connections take ports
 _LOOPBACK_URL = re.compile(r"^http://127\.0\.0\.1:(\d+)/$")
 LISTEN = "0A"  # the TCP state of a listening socket in /proc/net/tcp
@@ -66,6 +68,9 @@ class RemoteDockerEngine(DockerEngine):
         )
         self.name = host.name
         self.link = link
+        # Each Docker API connection is an SSH session, and sshd allows 10 per connection (MaxSessions):
+        # leave room for the tunnels' commands and the GPU readings.
+        self._pool = ThreadPoolExecutor(max_workers=DOCKER_SESSIONS, thread_name_prefix=f"docker-{host.name}")
         self._tunnels: dict[str, int] = {}  # container id -> the host's loopback port its tunnel reaches
 
     def _where(self) -> str:
