@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QWidget
 from shiboken6 import isValid
 
 from desktop import browser_launch
+from desktop.core.errors import EngineUnavailable
 from desktop.core.models import NotebookSpec
 from desktop.manager import NotebookManager
 from desktop.settings import Settings, save_settings
@@ -26,6 +27,7 @@ from desktop.ui.lab_prefs import prepare_lab
 from desktop.ui.new_name_dialog import NewName, ask_new_name
 from desktop.ui.notebook_actions import Act
 from desktop.ui.remove_dialog import RemoveChoice, ask_remove
+from desktop.ui.row_reach import one_line
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tasks import TaskRunner
 from desktop.ui.unsaved import UnsavedGuard, dirty_documents
@@ -78,8 +80,16 @@ class NotebookCommands(QObject):
         if isValid(self.tabs):  # the window may have gone meanwhile
             self.tabs.open(name, url)
 
+    def _check_host(self, name: str) -> None:
+        """A page of a notebook whose remote host does not answer would fail to load with no reason given:
+        say the host's problem instead (the next refresh that reaches the host lifts this)."""
+        problem = self.manager.hosts.problem(self.manager.get(name).engine)
+        if problem is not None:
+            raise EngineUnavailable(one_line(problem))
+
     async def lab_url(self, name: str) -> str:
         """The URL that logs a tab in, once JupyterLab's preferences (news, theme) are set."""
+        self._check_host(name)
         url = await self.manager.url_with_token(name)
         await prepare_lab(url, self.dark())
         return url
@@ -115,6 +125,7 @@ class NotebookCommands(QObject):
         """Through a private redirect page, so the token is on no command line (see browser_launch)."""
 
         async def run() -> None:
+            self._check_host(name)
             url = await self.manager.url_with_token(name)
             folder = browser_launch.private_folder(self.paths.data_dir)
             await asyncio.to_thread(browser_launch.open_in_browser, url, folder)

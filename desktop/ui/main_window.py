@@ -35,6 +35,7 @@ from desktop.ui.preferences_dialog import PreferencesDialog
 from desktop.ui.preferences_flow import apply_preferences
 from desktop.ui.remote_gpu_feed import RemoteGpuFeed
 from desktop.ui.resources import app_icon, state_icon
+from desktop.ui.row_reach import one_line
 from desktop.ui.tab_area import TabArea
 from desktop.ui.tab_opener import TabOpener
 from desktop.ui.tasks import TaskRunner
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
             self.tabs.set_notebook_icon(notebook.name, state_icon(notebook.state))
         self._unsubscribe = self.manager.subscribe(self._on_event)
         self._unsubscribe_engine = self.manager.subscribe_engine(self._on_engine_problem)
+        self._unsubscribe_hosts = self.model.watch_hosts(self.manager.hosts)  # rows of hosts that do not answer
         self._refresh = QTimer(self)
         self._refresh.timeout.connect(self.refresh)
         self._on_engine_problem(self.manager.engine_problem)
@@ -188,6 +190,7 @@ class MainWindow(QMainWindow):
         self.log_view.stop()
         self._unsubscribe()
         self._unsubscribe_engine()
+        self._unsubscribe_hosts()
         self.idle_notice.close()
         self.tray.icon.hide()
 
@@ -303,7 +306,7 @@ class MainWindow(QMainWindow):
             self._show_logs(name)
 
     def open_preferences(self) -> PreferencesDialog:
-        dialog = PreferencesDialog(self.services.settings, self.services.paths, self)
+        dialog = PreferencesDialog(self.services.settings, self.services.paths, self, services=self.services)
         dialog.accepted.connect(lambda: apply_preferences(self, dialog.chosen()))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
@@ -322,7 +325,7 @@ class MainWindow(QMainWindow):
         """A manager error: one line in the status bar (never a traceback)."""
         if not isValid(self):
             return
-        self.statusBar().showMessage(text, 15000)
+        self.statusBar().showMessage(one_line(text), 15000)
 
     def show_window(self) -> None:
         self.showNormal()

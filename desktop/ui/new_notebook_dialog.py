@@ -1,9 +1,12 @@
 """The New notebook dialog: every field is checked as the user types, with the reason shown.
 
-Engine: Docker (a container from an image, with limits) or Local (JupyterLab as a process on this
-computer; image and limits do not apply and are hidden; a GPU choice becomes CUDA_VISIBLE_DEVICES).
-GPU: `set_gpu_picker` puts a GpuPicker under the "Use GPU" box; with no GPU the box stays disabled and
-the picker says why. Checking it switches the image to the default GPU image unless the user chose one.
+Host (shown once remote hosts exist, `set_hosts`): this machine or a remote Docker host over SSH; for a host,
+spec.engine is its name, the work folder is on that host (desktop.ui.work_folder_field) and the GPUs are its
+own. Engine: Docker (a container from an image, with limits) or Local (JupyterLab as a process on this
+computer only; image and limits do not apply and are hidden; a GPU choice becomes CUDA_VISIBLE_DEVICES).
+GPU: `set_gpu_picker` puts a GpuPicker (one per machine) under the "Use GPU" box; with no GPU the box stays
+disabled and the picker says why. Checking it switches the image to the default GPU image unless the user
+chose one. `host_changed` asks for the host's work root and GPUs (desktop.ui.dialog_hosts fetches them).
 `edit(spec)` turns it into "Edit" for a notebook that exists (a failed one): its values filled in, its
 name fixed, and what the dialog does not show (profile, network mode, root) kept from that spec.
 """
@@ -13,27 +16,24 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from pathlib import Path
 
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.core.errors import InvalidSpec
-from desktop.core.models import ALL_GPUS, CPU_ONLY, NotebookSpec
+from desktop.core.models import LOCAL_ENGINES, NotebookSpec
 from desktop.core.validation import name_problem, parse_memory, validate_image
 from desktop.gpu import GpuUsage
 from desktop.reservations import GpuAvailability
@@ -41,10 +41,14 @@ from desktop.settings import IMAGE_PRESETS, Settings
 from desktop.store import Paths
 from desktop.ui import theme
 from desktop.ui.gpu_picker import GpuPicker
+from desktop.ui.host_choice import HERE, HostChoice, HostItem
+from desktop.ui.machine_gpus import MachineGpus
 from desktop.ui.notebook_advanced import AdvancedFields
+from desktop.ui.work_folder_field import WorkFolderField
 
 SHARED_MARK = " also used by "  # in reservations' sharing warning
 ENGINES = (("Docker (container)", "docker"), ("Local (process on this computer, no Docker)", "local"))
+LOCAL_HERE_ONLY = "Local runs JupyterLab on this computer only: on a remote host notebooks run in Docker"
 
 
 def memory_text(value: int | None) -> str:
@@ -66,6 +70,8 @@ def image_choices(settings: Settings) -> list[str]:
 
 
 class NewNotebookDialog(QDialog):
+    host_changed = Signal(str)  # the remote host chosen ("" for this machine)
+
     def __init__(
         self,
         settings: Settings,
@@ -80,13 +86,12 @@ class NewNotebookDialog(QDialog):
         self._settings = settings
         self._paths = paths
         self._taken = taken
-        self._gpu_picker: GpuPicker | None = None
-        self._work_edited = False
         self._image_chosen = False  # the user typed or picked an image: keep it when GPU use changes
         self._editing: NotebookSpec | None = None  # set by edit(): the spec being changed
         self._refusal: str | None = None  # the launch would break a GPU reservation (from check_launch)
         self.check_launch: Callable[[], object] = lambda: None  # asks for the launch warnings anew
 
+        self.host_choice = HostChoice()
         self.engine_combo = QComboBox()
         for label, value in ENGINES:
             self.engine_combo.addItem(label, value)
@@ -102,12 +107,8 @@ class NewNotebookDialog(QDialog):
         self.image_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.image_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.image_problem = self._problem_label()
-        self.use_gpu = QCheckBox("Use GPU")
-        self.use_gpu.setEnabled(False)
-        self.use_gpu.setToolTip("Looking for GPUs…")
-        self.gpu_slot = QVBoxLayout()
-        self.gpu_slot.setContentsMargins(0, 0, 0, 0)
-        self.gpu_slot.addWidget(self.use_gpu)
+        self.gpu_row = MachineGpus()
+        self.use_gpu = self.gpu_row.use_gpu
         self.cpus = QDoubleSpinBox()
         self.cpus.setRange(0, float(os.cpu_count() or 1))
         self.cpus.setDecimals(1)
@@ -116,9 +117,8 @@ class NewNotebookDialog(QDialog):
         self.memory_edit = QLineEdit()
         self.memory_edit.setPlaceholderText("no limit (e.g. 8g or 512m)")
         self.memory_problem = self._problem_label()
-        self.work_edit = QLineEdit()
-        self.work_edit.setPlaceholderText(str(paths.work_root / "<name>"))
-        self.browse = QPushButton("Browse…")
+        self.work_field = WorkFolderField(paths)
+        self.work_edit = self.work_field.edit
         self.advanced = AdvancedFields(settings)
         self.advanced_problem = self._problem_label()
         self.launch_note = QLabel()
@@ -136,11 +136,11 @@ class NewNotebookDialog(QDialog):
         if line is not None:
             line.textEdited.connect(self._on_image_chosen)
         self.image_combo.activated.connect(self._on_image_chosen)
-        self.use_gpu.toggled.connect(self._on_use_gpu)
+        self.gpu_row.use_toggled.connect(self._on_use_gpu)
+        self.gpu_row.changed.connect(self._gpus_changed)
         self.engine_combo.currentIndexChanged.connect(self._on_engine)
+        self.host_choice.currentIndexChanged.connect(self._on_host)
         self.memory_edit.textChanged.connect(self.validate)
-        self.work_edit.textEdited.connect(self._on_work_edited)
-        self.browse.clicked.connect(self._browse)
         self.advanced.changed.connect(self.validate)
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
@@ -157,21 +157,18 @@ class NewNotebookDialog(QDialog):
     def _lay_out(self) -> None:
         form = self._form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.addRow("Host:", self.host_choice)
+        form.setRowVisible(self.host_choice, False)  # until there are remote hosts
         form.addRow("Engine:", self.engine_combo)
         form.addRow("Name:", self.name_edit)
         form.addRow("", self.name_problem)
         form.addRow("Image:", self.image_combo)
         form.addRow("", self.image_problem)
-        gpu = QWidget()
-        gpu.setLayout(self.gpu_slot)
-        form.addRow("GPU:", gpu)
+        form.addRow("GPU:", self.gpu_row)
         form.addRow("CPU limit:", self.cpus)
         form.addRow("Memory limit:", self.memory_edit)
         form.addRow("", self.memory_problem)
-        work = QHBoxLayout()
-        work.addWidget(self.work_edit, 1)
-        work.addWidget(self.browse)
-        form.addRow("Work folder:", work)
+        form.addRow("Work folder:", self.work_field)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.advanced)
@@ -180,65 +177,85 @@ class NewNotebookDialog(QDialog):
         layout.addWidget(self.launch_note)
         layout.addWidget(self.buttons)
 
-    def set_gpu_picker(self, picker: GpuPicker) -> None:
-        """Put the GPU picker under "Use GPU"; without a GPU the box stays off and the picker says why."""
-        if self._gpu_picker is not None:
-            self._gpu_picker.deleteLater()
-        self._gpu_picker = picker
-        self.gpu_slot.addWidget(picker)
-        picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        picker.choiceChanged.connect(self._gpus_changed)
-        picker.show()
-        has_gpu = bool(picker.inventory.gpus)
-        self.use_gpu.setEnabled(has_gpu)
-        self.use_gpu.setToolTip("" if has_gpu else picker.note.text())
-        if has_gpu and self._editing is not None and self._editing.gpus:
-            picker.set_choice(self._editing.gpus)
-            picker.exclusive.setChecked(self._editing.exclusive_gpus)
-            self.use_gpu.setChecked(True)
-        picker.setEnabled(has_gpu and self.use_gpu.isChecked())
+    def set_gpu_picker(self, picker: GpuPicker, host: str | None = None) -> None:
+        """The GPU picker of this machine (or of `host`), under "Use GPU" while its machine is chosen; without
+        a GPU the box stays off and the picker says why."""
+        self.gpu_row.set_picker(picker, host)
         self._fit()
+
+    @property
+    def _gpu_picker(self) -> GpuPicker | None:
+        return self.gpu_row.picker
 
     def edit(self, spec: NotebookSpec) -> None:
         """Show `spec` to be changed; the name stays (it is the notebook's)."""
-        self._editing = spec
+        self._editing = self.gpu_row.editing = spec
         self.setWindowTitle(f"Edit '{spec.name}'")
         self.create_button.setText("Start")
         self.set_engine(spec.engine)
+        self.host_choice.setEnabled(False)  # a notebook stays on its machine
         self.name_edit.setText(spec.name)
         self.name_edit.setReadOnly(True)
-        if spec.engine == "docker":
+        if spec.engine != "local":
             self.image_combo.setCurrentText(spec.image)
             self._image_chosen = True
         self.cpus.setValue(spec.cpus or 0)
         self.memory_edit.setText(memory_text(spec.memory_bytes))
         if spec.work_dir is not None:
-            self.work_edit.setText(str(spec.work_dir))
-            self._work_edited = True
+            self.work_field.set_value(spec.work_dir)
         self.advanced.load(spec)
         self.validate()
 
     def set_gpu_usage(self, usage: GpuUsage) -> None:
-        """Who uses each GPU now, so the picker can warn about sharing."""
-        if self._gpu_picker is not None:
-            self._gpu_picker.set_usage(usage)
-            self._fit()
+        """Who uses each of this machine's GPUs now, so its picker can warn about sharing."""
+        self.gpu_row.set_usage(usage)
+        self._fit()
 
     def set_gpu_availability(self, rows: tuple[GpuAvailability, ...]) -> None:
-        """Per GPU: free memory, holders, whether reserved."""
-        if self._gpu_picker is not None:
-            self._gpu_picker.set_availability(rows)
+        """Per GPU of this machine: free memory, holders, whether reserved."""
+        self.gpu_row.set_availability(rows)
+
+    def set_hosts(self, hosts: list[HostItem]) -> None:
+        """The remote hosts to offer besides this machine (the Host row shows once there is one)."""
+        self.host_choice.set_hosts(hosts)
+        self._form.setRowVisible(self.host_choice, bool(hosts))
+
+    def host(self) -> str | None:
+        """The remote host chosen; None for this machine."""
+        return self.host_choice.host()
 
     def engine(self) -> str:
-        return str(self.engine_combo.currentData())
+        """spec.engine: the remote host's name, else docker or local."""
+        return self.host() or str(self.engine_combo.currentData())
 
     def set_engine(self, engine: str) -> None:
-        index = self.engine_combo.findData(engine)
+        """An engine of this machine, or a remote host by name."""
+        self.host_choice.set_host(None if engine in LOCAL_ENGINES else engine)
+        index = self.engine_combo.findData(engine if engine in LOCAL_ENGINES else "docker")
         self.engine_combo.setCurrentIndex(max(0, index))
         self._on_engine()
 
+    def _on_host(self) -> None:
+        host = self.host()
+        local = self.engine_combo.findData("local")
+        item = self._engine_items().item(local)
+        item.setEnabled(host is None)
+        item.setToolTip("" if host is None else LOCAL_HERE_ONLY)
+        if host is not None and self.engine_combo.currentIndex() == local:
+            self.engine_combo.setCurrentIndex(self.engine_combo.findData("docker"))
+        self.work_field.set_host(host)
+        self.gpu_row.show_machine(host)
+        self._fit()
+        self.host_changed.emit(host or HERE)
+        self._on_engine()
+
+    def _engine_items(self) -> QStandardItemModel:
+        model = self.engine_combo.model()
+        assert isinstance(model, QStandardItemModel)
+        return model
+
     def _on_engine(self) -> None:
-        docker = self.engine() == "docker"
+        docker = self.engine() != "local"
         for widget in (self.image_combo, self.cpus, self.memory_edit):
             self._form.setRowVisible(widget, docker)
         self.advanced.set_engine(self.engine())
@@ -248,14 +265,8 @@ class NewNotebookDialog(QDialog):
         self._image_chosen = True
 
     def _on_use_gpu(self, on: bool) -> None:
-        picker = self._gpu_picker
-        if picker is not None:
-            picker.setEnabled(on)
-            if on and not picker.choice():
-                picker.set_choice(ALL_GPUS)
         if not self._image_chosen:
             self.image_combo.setCurrentText(self._settings.default_gpu_image if on else self._cpu_image)
-        self._gpus_changed()
 
     def _gpus_changed(self) -> None:
         self.advanced.set_gpus(self.gpus())
@@ -265,12 +276,8 @@ class NewNotebookDialog(QDialog):
     # -- checking --------------------------------------------------------------------------------
 
     def _on_name(self, name: str) -> None:
-        if not self._work_edited:
-            self.work_edit.setText(str(self._paths.default_work_dir(name)) if name.strip() else "")
+        self.work_field.set_name(name)
         self.validate()
-
-    def _on_work_edited(self, _text: str) -> None:
-        self._work_edited = True
 
     def problems(self) -> dict[str, str]:
         """Field name -> why it cannot be used; empty when Create may proceed."""
@@ -328,20 +335,17 @@ class NewNotebookDialog(QDialog):
     # -- result ----------------------------------------------------------------------------------
 
     def gpus(self) -> tuple[str, ...]:
-        if self._gpu_picker is None or not self.use_gpu.isChecked():
-            return CPU_ONLY
-        return self._gpu_picker.choice()
+        return self.gpu_row.choice()
 
     def _base(self) -> NotebookSpec:
         """The spec without the Advanced section (no checks on image or memory: those have their own)."""
-        work = self.work_edit.text().strip()
         base = self._editing or NotebookSpec(name="", image="", network_mode=self._settings.network)
         return dataclasses.replace(
             base,
             name=self.name_edit.text(),
             gpus=self.gpus(),
             engine=self.engine(),
-            work_dir=Path(work).expanduser() if work else None,
+            work_dir=self.work_field.value(),
         )
 
     def spec(self) -> NotebookSpec:
@@ -349,15 +353,12 @@ class NewNotebookDialog(QDialog):
         memory = "" if local else self.memory_edit.text().strip()
         spec = dataclasses.replace(
             self._base(),
-            exclusive_gpus=self._exclusive(),
+            exclusive_gpus=self.gpu_row.exclusive(),
             image=self._settings.default_image if local else validate_image(self.image_combo.currentText()),
             cpus=None if local else self.cpus.value() or None,
             memory_bytes=parse_memory(memory) if memory else None,
         )
         return self.advanced.apply(spec, self.engine())
-
-    def _exclusive(self) -> bool:
-        return bool(self.gpus()) and self._gpu_picker is not None and self._gpu_picker.exclusive.isChecked()
 
     def secrets(self) -> dict[str, str]:
         """Values for the secret variables (new or changed ones only when editing)."""
@@ -375,13 +376,6 @@ class NewNotebookDialog(QDialog):
             warnings = tuple(w for w in warnings if SHARED_MARK not in w)
         self._show(self.launch_note, "\n".join(warnings))
         self.validate()
-
-    def _browse(self) -> None:
-        start = self.work_edit.text() or str(self._paths.work_root)
-        folder = QFileDialog.getExistingDirectory(self, "Work folder", str(Path(start).parent))
-        if folder:
-            self._work_edited = True
-            self.work_edit.setText(folder)
 
     def _accept(self) -> None:
         if self.validate():

@@ -2,7 +2,9 @@
 
 The toolbar, the table's row menu and the tray all build their entries from ACTIONS, so an entry is
 enabled in one place exactly when it is in the others. `applies` is the one rule; a notebook whose
-engine does not answer (Docker gone) offers only its log, since every other action needs the engine.
+engine does not answer (Docker gone) offers only its log, since every other action needs the engine. A
+notebook on a remote host that did not answer keeps its actions (the host may be back): those that need
+the host say its problem in one line (the manager's EngineUnavailable; opening checks first, in commands).
 
 Shortcuts avoid JupyterLab's own (Ctrl+Shift+C, Ctrl+B, Ctrl+S, Alt+W, ...): a window shortcut wins
 over the page in a tab, so a clash would take a key away from JupyterLab.
@@ -19,6 +21,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
 from desktop.core.models import Notebook, NotebookState
+from desktop.ui.row_reach import engine_away
 
 
 class Act(Enum):
@@ -76,11 +79,6 @@ def applies(act: Act, notebook: Notebook | None, engine_away: bool = False) -> b
         return state in (NotebookState.STOPPED, NotebookState.FAILED)
     # STOP and REMOVE: anything but a stop already under way
     return state is not NotebookState.STOPPING and (state.active or act is Act.REMOVE)
-
-
-def engine_away(notebook: Notebook, problem: str | None) -> bool:
-    """The manager keeps the rows of an engine that does not answer as they were; only Docker can be away."""
-    return problem is not None and notebook.engine == "docker"
 
 
 def with_shortcut(text: str, shortcut: str) -> str:

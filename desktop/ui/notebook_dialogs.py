@@ -3,6 +3,7 @@ starts it anew with the changed settings, under its name and with its work folde
 
 Before Create, the manager's launch warnings (GPUs shared with other notebooks, an image whose CUDA is newer
 than the driver) show in the dialog; a launch that breaks a reservation shows as the dialog's problem.
+The remote hosts are offered as the dialog's Host choice (desktop.ui.dialog_hosts).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from desktop.core.errors import LabdockError
 from desktop.core.models import NotebookState
 from desktop.services import Services
 from desktop.ui.commands import NotebookCommands
+from desktop.ui.dialog_hosts import DialogHosts
 from desktop.ui.gpu_dock import GpuDock
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
 from desktop.ui.tab_opener import TabOpener
@@ -30,6 +32,7 @@ class NotebookDialogs:
         self.commands = commands
         self.gpu = gpu
         self.opener = opener
+        self.hosts = DialogHosts(services, commands.runner)
         commands.edit_requested = self.edit
 
     def new(self, engine: str | None = None) -> NewNotebookDialog:
@@ -59,6 +62,7 @@ class NotebookDialogs:
             engine=engine,
         )
         dialog.finished.connect(dialog.deleteLater)
+        self.hosts.attach(dialog)
         self.commands.runner.run("gpu-picker", self.gpu.attach_picker(dialog), "Could not list the GPUs")
         dialog.check_launch = lambda: self.commands.runner.run(f"launch-check:{id(dialog)}", self._warnings(dialog))
         return dialog

@@ -4,14 +4,15 @@ Rows hold the manager's own Notebook objects (never copies); an event turns into
 dataChanged for that row, or a row removal. A one-second tick refreshes uptimes and turns the busy
 spinner. Sorting is done by NotebookSortProxy on Role.SORT. While the Docker engine does not answer
 (`set_engine_problem`), its rows say their state is unknown and are greyed: the manager keeps them as they
-were, but their servers may have ended meanwhile.
+were, but their servers may have ended meanwhile. Rows of a remote host that did not answer at the last
+refresh (`watch_hosts`: the manager's HostHealth) are greyed too, their last known state marked and the
+host's problem as tooltip (desktop.ui.row_reach); they come back when the host answers.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from enum import IntEnum
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import (
@@ -25,50 +26,21 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QGuiApplication, QIcon, QPalette
 
-from desktop.core.models import Notebook, NotebookState
+from desktop.core.models import Notebook, NotebookState, on_this_machine
+from desktop.engines.ssh_hosts import host_label
+from desktop.host_health import HostHealth
 from desktop.rows import EventKind, NotebookEvent
 from desktop.ui import theme
 from desktop.ui.cell_text import format_cpu, format_gpu_memory, format_memory, format_uptime, state_text
-from desktop.ui.notebook_actions import engine_away
+from desktop.ui.notebook_columns import HEADERS, LOCAL_IMAGE, NUMBERS, Column, Role
 from desktop.ui.resource_usage import Usage
 from desktop.ui.resources import SPINNER_FRAMES, spinner_frame, state_icon
+from desktop.ui.row_reach import AWAY_TEXT, Away, row_away
+
+# The columns and roles are the model's words: importers take them from here.
+__all__ = ["AWAY_TEXT", "LOCAL_IMAGE", "Column", "NotebookSortProxy", "NotebookTableModel", "Role"]
 
 AnyIndex = QModelIndex | QPersistentModelIndex
-
-
-class Column(IntEnum):
-    NAME = 0
-    STATE = 1
-    ENGINE = 2
-    IMAGE = 3
-    GPU = 4
-    GPU_MEMORY = 5
-    CPU = 6
-    MEMORY = 7
-    URL = 8
-    UPTIME = 9
-
-
-class Role(IntEnum):
-    NOTEBOOK = Qt.ItemDataRole.UserRole + 1  # the Notebook record itself
-    SORT = Qt.ItemDataRole.UserRole + 2  # a value that sorts naturally (seconds, not "3m 12s")
-
-
-HEADERS = {
-    Column.NAME: "Name",
-    Column.STATE: "State",
-    Column.ENGINE: "Engine",
-    Column.IMAGE: "Image",
-    Column.GPU: "GPU",
-    Column.GPU_MEMORY: "GPU memory",
-    Column.CPU: "CPU",
-    Column.MEMORY: "Memory",
-    Column.URL: "URL",
-    Column.UPTIME: "Uptime",
-}
-LOCAL_IMAGE = "(local Python)"
-AWAY_TEXT = "unknown (Docker not reachable)"
-NUMBERS = {Column.GPU_MEMORY, Column.CPU, Column.MEMORY}
 
 
 class NotebookTableModel(QAbstractTableModel):
@@ -77,6 +49,7 @@ class NotebookTableModel(QAbstractTableModel):
         self._rows: list[Notebook] = []
         self._gpu_memory: dict[str, int] = {}  # notebook name -> bytes over all GPUs (GpuUsage.per_notebook)
         self._problem: str | None = None  # the Docker engine's, while it does not answer
+        self._hosts: dict[str, str] = {}  # remote host name -> its problem, while it does not answer
         self._usage: dict[str, Usage] = {}  # notebook name -> CPU and memory now
         self._clock = clock
         self._frame = 0
@@ -145,8 +118,21 @@ class NotebookTableModel(QAbstractTableModel):
             if notebook.engine == "docker":
                 self._row_changed(row)
 
-    def away(self, notebook: Notebook) -> bool:
-        return engine_away(notebook, self._problem)
+    def set_host_problems(self, problems: Mapping[str, str]) -> None:
+        """The remote hosts that do not answer now (name -> problem): the rows of those that changed change look."""
+        old, self._hosts = self._hosts, dict(problems)
+        for row, notebook in enumerate(self._rows):
+            if old.get(notebook.engine) != self._hosts.get(notebook.engine):
+                self._row_changed(row)
+
+    def watch_hosts(self, hosts: HostHealth) -> Callable[[], None]:
+        """Follow the manager's host health from now on; returns the call that stops it."""
+        self.set_host_problems(hosts.problems)
+        return hosts.subscribe(lambda: self.set_host_problems(hosts.problems))
+
+    def away(self, notebook: Notebook) -> Away | None:
+        """Why the row cannot be trusted now (its engine or host does not answer), or None."""
+        return row_away(notebook, self._problem, self._hosts)
 
     def gpu_memory(self, name: str) -> int | None:
         return self._gpu_memory.get(name)
@@ -212,8 +198,9 @@ class NotebookTableModel(QAbstractTableModel):
             return self._display(notebook, column)
         if role == Role.SORT:
             return self._sort_key(notebook, column)
-        if self.away(notebook):
-            return self._away_data(notebook, column, role)
+        away = self.away(notebook)
+        if away is not None:
+            return self._away_data(notebook, away, column, role)
         if column is Column.STATE:
             return self._state_data(notebook, role)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in NUMBERS:
@@ -222,35 +209,38 @@ class NotebookTableModel(QAbstractTableModel):
             return self._display(notebook, column) or None
         return None
 
-    def _away_data(self, notebook: Notebook, column: Column, role: int) -> Any:
+    def _away_data(self, notebook: Notebook, away: Away, column: Column, role: int) -> Any:
         if role == Qt.ItemDataRole.ForegroundRole:
             return QGuiApplication.palette().brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
         if column is Column.STATE and role == Qt.ItemDataRole.DecorationRole:
             return QIcon(state_icon(notebook.state).pixmap(16, 16, QIcon.Mode.Disabled))
-        if column is Column.STATE and role == Qt.ItemDataRole.ToolTipRole:
-            return f"Last known: {notebook.state.value}. {self._problem}"
+        if column in (Column.STATE, Column.HOST) and role == Qt.ItemDataRole.ToolTipRole:
+            return away.why
         return None
 
     def _display(self, notebook: Notebook, column: Column) -> str:
         if column is Column.NAME:
             return notebook.name
         if column is Column.STATE:
-            return AWAY_TEXT if self.away(notebook) else state_text(notebook)
+            away = self.away(notebook)
+            return away.text if away is not None else state_text(notebook)
+        if column is Column.HOST:
+            return host_label(notebook.engine)
         if column is Column.IMAGE:
             return LOCAL_IMAGE if notebook.engine == "local" else notebook.spec.image
         if column is Column.ENGINE:
-            return notebook.engine
+            return notebook.engine if on_this_machine(notebook.engine) else "docker"
         if column is Column.GPU:
             return notebook.spec.gpu_label
         if column is Column.GPU_MEMORY:
             return format_gpu_memory(self._gpu_memory.get(notebook.name))
         if column is Column.CPU:
-            return "" if self.away(notebook) else format_cpu(self._usage.get(notebook.name))
+            return "" if self.away(notebook) is not None else format_cpu(self._usage.get(notebook.name))
         if column is Column.MEMORY:
-            return "" if self.away(notebook) else format_memory(self._usage.get(notebook.name))
+            return "" if self.away(notebook) is not None else format_memory(self._usage.get(notebook.name))
         if column is Column.URL:
             return notebook.url or ""
-        return "" if self.away(notebook) else format_uptime(notebook.uptime(self._clock()))
+        return "" if self.away(notebook) is not None else format_uptime(notebook.uptime(self._clock()))
 
     def _sort_key(self, notebook: Notebook, column: Column) -> Any:
         if column is Column.STATE:

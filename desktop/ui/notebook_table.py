@@ -18,6 +18,7 @@ from desktop.ui.pull_delegate import PullProgressDelegate
 SAMPLES = {
     Column.NAME: "nlp-experiments",
     Column.STATE: "Starting…",
+    Column.HOST: "this machine",
     Column.ENGINE: "docker",
     Column.GPU: "GPU 0,1",
     Column.GPU_MEMORY: "GPU memory",

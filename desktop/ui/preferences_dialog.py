@@ -1,8 +1,8 @@
 """Preferences: default images, engine, work folder root, network mode, GPU sampling, what Quit does,
 whether a new notebook opens once ready, the theme, Docker context or host, new notebooks' idle stop and
-GPU notebooks' shared memory; and where Labdock keeps its
-settings and work. `chosen()` gives the edited Settings; the window saves them (save_settings) and applies
-what it can at once."""
+GPU notebooks' shared memory; the remote Docker hosts reached over SSH (desktop.ui.remote_hosts_section);
+and where Labdock keeps its settings and work. `chosen()` gives the edited Settings; the window saves them
+(save_settings) and applies what it can at once."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from desktop.core.models import NetworkMode
 from desktop.core.spec_checks import IDLE_MINUTES_MAX, parse_shm
 from desktop.core.validation import validate_image
 from desktop.engines.endpoint import DockerContext, list_contexts
+from desktop.services import Services
 from desktop.settings import (
     IMAGE_PRESETS,
     QUIT_ASK,
@@ -45,6 +46,7 @@ from desktop.settings import (
     Settings,
 )
 from desktop.store import Paths
+from desktop.ui.remote_hosts_section import RemoteHostsSection
 from desktop.ui.theme import colour_text, failed_colour
 
 QUIT_CHOICES = ((QUIT_ASK, "Ask each time"), (QUIT_STOP, "Stop the notebooks"), (QUIT_LEAVE, "Leave them running"))
@@ -97,8 +99,10 @@ class PreferencesDialog(QDialog):
         paths: Paths,
         parent: QWidget | None = None,
         contexts: list[DockerContext] | None = None,
+        services: Services | None = None,
     ) -> None:
-        """`contexts`: the Docker contexts to offer; None reads them here (a few small local files)."""
+        """`contexts`: the Docker contexts to offer; None reads them here (a few small local files).
+        `services`: the window's, for the remote hosts' states (without them the hosts are listed unchecked)."""
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.setMinimumWidth(620)
@@ -138,6 +142,8 @@ class PreferencesDialog(QDialog):
         if self.gpu_shm.findData(settings.gpu_shm_size) < 0:
             self.gpu_shm.setEditText(settings.gpu_shm_size)
         self.gpu_shm.setToolTip("Or type a size, e.g. 8g")
+        self.remote_hosts = RemoteHostsSection(settings.remote_hosts, services)
+        self.finished.connect(lambda _result: self.remote_hosts.stop())
         self.problem = QLabel()
         colour_text(self.problem, failed_colour())
         self.problem.setWordWrap(True)
@@ -171,7 +177,8 @@ class PreferencesDialog(QDialog):
             f"Settings: <code>{self._paths.settings_file}</code><br>"
             f"Notebook data: <code>{self._paths.data_dir}</code><br>"
             f"Work folders now: <code>{self._paths.work_root}</code><br>"
-            "<small>A new Docker context or host takes effect when Labdock starts again.</small>"
+            "<small>A new Docker context or Docker host takes effect when Labdock starts again; "
+            "remote hosts are used as soon as they are saved.</small>"
         )
         where.setTextFormat(Qt.TextFormat.RichText)
         where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -179,6 +186,7 @@ class PreferencesDialog(QDialog):
         self.where = where
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.remote_hosts)
         layout.addWidget(where)
         layout.addWidget(self.problem)
         layout.addStretch(1)
@@ -207,6 +215,7 @@ class PreferencesDialog(QDialog):
             recent_images=list(self._settings.recent_images),
             default_idle_stop_minutes=self.idle_minutes.value() or None,
             gpu_shm_size=self._shm_choice(),
+            remote_hosts=self.remote_hosts.entries(),
         )
 
     def _shm_choice(self) -> str:

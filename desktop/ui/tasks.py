@@ -29,7 +29,11 @@ class TaskRunner:
         return task
 
     def running(self, key: str) -> bool:
-        return any(k.split("#", 1)[0] == key and not t.done() for k, t in self._tasks.items())
+        return bool(self.unfinished(key))
+
+    def unfinished(self, key: str) -> list[asyncio.Task[Any]]:
+        """The tasks started under `key` that have not ended yet."""
+        return [t for k, t in self._tasks.items() if k.split("#", 1)[0] == key and not t.done()]
 
     def pending(self) -> list[asyncio.Task[Any]]:
         return [t for t in self._tasks.values() if not t.done()]

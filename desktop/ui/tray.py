@@ -13,8 +13,9 @@ from desktop.core.models import NotebookState
 from desktop.manager import NotebookManager
 from desktop.rows import EventKind, NotebookEvent
 from desktop.ui.commands import NotebookCommands
-from desktop.ui.notebook_actions import NEW_SHORTCUT, Act, engine_away, fill_menu
+from desktop.ui.notebook_actions import NEW_SHORTCUT, Act, fill_menu
 from desktop.ui.resources import app_icon, state_icon
+from desktop.ui.row_reach import HOST_AWAY, row_away
 
 # Actions that show something in the window (or ask in a dialog) bring the window up first.
 SHOWS_WINDOW = {Act.OPEN, Act.SHOW_LOG, Act.REMOVE, Act.EDIT, Act.DUPLICATE, Act.RENAME}
@@ -77,7 +78,8 @@ class Tray(QObject):
         problem = self._manager.engine_problem
         for notebook in notebooks:
             name, state = notebook.name, notebook.state
-            label = "unknown" if engine_away(notebook, problem) else state.value
+            away = row_away(notebook, problem, self._manager.hosts.problems)
+            label = state.value if away is None else f"{state.value}, {HOST_AWAY}" if away.known else "unknown"
             sub = self.menu.addMenu(state_icon(state), f"{name} ({label})")
             sub.setObjectName(f"tray-{name}")
             fill_menu(sub, notebook, self._run, problem)

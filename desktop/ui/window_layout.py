@@ -3,8 +3,10 @@ table's columns (widths, order, sort) and the open notebook tabs (with the one i
 window.json beside the settings and restored on the next start.
 
 Qt's own state blobs are stored as base64. A file that is missing, unreadable or from another layout
-leaves the defaults in place. Tabs come back once the notebooks are known (after the first refresh):
-a ready notebook's tab opens, one still starting opens when ready, one that is gone is skipped.
+leaves the defaults in place; so do columns saved when the table had other columns (Qt would give the
+widths, resize modes and sort to the wrong columns). Tabs come back once the notebooks are known (after
+the first refresh): a ready notebook's tab opens, one still starting opens when ready, one that is gone
+is skipped.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Layout:
     state: str = ""  # toolbars and docks
     splitter: str = ""
     header: str = ""
+    columns: int = 0  # how many columns the table had when `header` was saved
     tabs: list[str] = field(default_factory=list)
     current: str | None = None  # the notebook whose tab was in front; None: the Notebooks page
     gpu_dock: dict[str, bool] = field(default_factory=dict)  # GpuDock.wanted: shown per kind of page
@@ -59,6 +62,7 @@ def capture(
         _b64(window.saveState(VERSION)),
         _b64(splitter.saveState()),
         _b64(header.saveState()),
+        header.count(),
         list(dict.fromkeys(tabs)),
         current,
         dict(gpu_dock),
@@ -77,7 +81,7 @@ def apply_contents(layout: Layout, splitter: QSplitter, header: QHeaderView) -> 
     """The splitter and the columns: once the window is shown at its size, so the sizes land as saved."""
     if layout.splitter:
         splitter.restoreState(_bytes(layout.splitter))
-    if layout.header:
+    if layout.header and layout.columns == header.count():
         header.restoreState(_bytes(layout.header))
 
 
@@ -95,6 +99,7 @@ def load(paths: Paths) -> Layout:
             str(data.get("state", "")),
             str(data.get("splitter", "")),
             str(data.get("header", "")),
+            int(data.get("columns", 0)),
             tabs,
             str(current) if current is not None else None,
             {str(k): bool(v) for k, v in dock.items()} if isinstance(dock, dict) else {},

@@ -7,13 +7,8 @@ from pytestqt.qtbot import QtBot
 
 from desktop.core.models import Notebook, NotebookSpec, NotebookState, PullStatus
 from desktop.rows import EventKind, NotebookEvent
-from desktop.ui.notebook_model import (
-    Column,
-    NotebookSortProxy,
-    NotebookTableModel,
-    Role,
-    format_uptime,
-)
+from desktop.ui.cell_text import format_uptime
+from desktop.ui.notebook_model import Column, NotebookSortProxy, NotebookTableModel, Role
 from desktop.ui.theme import failed_colour, ready_colour
 
 NOW = 10_000.0
@@ -52,7 +47,19 @@ def test_changed_event_is_a_row_update_not_a_reset(qtbot: QtBot) -> None:
     assert (top.row(), bottom.row(), top.column(), bottom.column()) == (1, 1, 0, len(Column) - 1)
     assert not resets
     row = [model.index(1, c).data() for c in Column]
-    assert row == ["a", "Ready", "docker", "img/a:1", "CPU", "", "", "", "http://127.0.0.1:9999/", "1m 15s"]
+    assert row == [
+        "a",
+        "Ready",
+        "this machine",
+        "docker",
+        "img/a:1",
+        "CPU",
+        "",
+        "",
+        "",
+        "http://127.0.0.1:9999/",
+        "1m 15s",
+    ]
     assert all("secret" not in str(v) for v in row)
     assert model.index(1, Column.STATE).data(Qt.ItemDataRole.ForegroundRole).color() == ready_colour()
 
@@ -119,6 +126,7 @@ def test_headers_and_shape() -> None:
     assert [model.headerData(c, Qt.Orientation.Horizontal) for c in Column] == [
         "Name",
         "State",
+        "Host",
         "Engine",
         "Image",
         "GPU",
