@@ -10,7 +10,8 @@ The GPUs are simulated: the test suite's fake NVML plays a 2-GPU machine. "visio
 notebook of the Local engine (JupyterLab as a process with CUDA_VISIBLE_DEVICES=GPU 0's UUID: a Docker GPU
 container needs the NVIDIA runtime, which a machine without a GPU lacks), and the GPU process the fake
 reports on GPU 0 is that server's real pid, so its GPU column, its GPU memory and the dock agree through
-the app's own attribution. Each window shot is taken light and dark (the Theme setting).
+the app's own attribution. Each window shot is taken light and dark (the Theme setting). Last,
+scripts/screenshots_hosts.py shoots Preferences' Remote hosts against a real second host over SSH.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -272,7 +274,14 @@ def main() -> int:
     _environment(home, image)
     daemon = _engine()
     try:
-        return _run(home, image)
+        engine = os.environ["DOCKER_HOST"]  # _run points it elsewhere for its last shot
+        status = _run(home, image)
+        hosts = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "screenshots_hosts.py")],
+            env={**os.environ, "DOCKER_HOST": engine},
+            check=False,
+        )
+        return status or hosts.returncode
     finally:
         if daemon is not None:
             daemon.stop()
