@@ -22,7 +22,7 @@ from desktop.core.models import ALL_GPUS, Notebook, NotebookSpec, NotebookState,
 from desktop.core.validation import format_bytes, parse_memory, validate_cpus, validate_spec
 from desktop.engines import profiles
 from desktop.engines.ssh_hosts import host_label
-from desktop.manager import NotebookManager
+from desktop.manager import NotebookManager, Removed
 from desktop.services import Services, build_services
 
 
@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     rm = sub.add_parser("rm", help="remove a notebook (its work folder is kept unless --delete-work)")
     rm.add_argument("name")
     rm.add_argument("--delete-work", action="store_true", help="also delete the work folder and its files")
+    rm.add_argument(
+        "--forget",
+        action="store_true",
+        help="for a notebook whose remote host does not answer: drop it here, leaving what is on the host",
+    )
     logs = sub.add_parser("logs", help="print a notebook's server log")
     logs.add_argument("name")
     logs.add_argument("--tail", type=int, help="only the last N lines")
@@ -195,8 +200,11 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
                 await manager.stop_all()
             else:
                 await manager.stop(args.name)
+        elif args.command == "rm" and args.forget:
+            await manager.forget(args.name)
+            print(f"forgot '{args.name}'; anything of it on its host stays there")
         elif args.command == "rm":
-            removed = await manager.remove(args.name, delete_work=args.delete_work)
+            removed = await _remove(manager, args.name, args.delete_work)
             if removed.kept_because is not None:
                 print(f"removed '{args.name}'; its work folder {removed.work_dir} is kept: {removed.kept_because}")
             elif removed.work_dir is not None and not removed.work_deleted:
@@ -251,6 +259,15 @@ async def _hold_tunnel(notebook: Notebook) -> None:
         flush=True,
     )
     await asyncio.Event().wait()
+
+
+async def _remove(manager: NotebookManager, name: str, delete_work: bool) -> Removed:
+    try:
+        return await manager.remove(name, delete_work=delete_work)
+    except EngineUnavailable as exc:
+        if on_this_machine(manager.get(name).engine):
+            raise
+        raise EngineUnavailable(f"{exc} (to drop it here anyway: labdock rm {name} --forget)") from exc
 
 
 async def _restart(manager: NotebookManager, name: str) -> int:

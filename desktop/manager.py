@@ -457,6 +457,24 @@ class NotebookManager:
         self._rows.drop(notebook)
         return Removed(work, delete_work and work is not None and kept_because is None, kept_because)
 
+    async def forget(self, name: str) -> None:
+        """Drop a notebook of a remote host that does not answer (gone for good, say) without asking it:
+        whatever it has there stays; should the host answer again, a server of it is listed again."""
+        notebook = self.get(name)
+        if on_this_machine(notebook.engine) or (
+            notebook.engine in self.engines and not self.hosts.problem(notebook.engine)
+        ):
+            raise LabdockError(f"'{name}' can be reached: remove it instead (labdock rm {name})")
+        launch = self._tasks.get(name)
+        if launch is not None and not launch.done():
+            launch.cancel()
+            await asyncio.wait([launch])
+        async with self._lock(name):
+            await asyncio.to_thread(self._store.forget, name)
+            await asyncio.to_thread(forget_notebook, self.secrets, notebook.spec)
+            self._locks.pop(name, None)
+        self._rows.drop(notebook)
+
     # -- restore -------------------------------------------------------------------------------
 
     async def refresh(self) -> bool:

@@ -284,8 +284,17 @@ def test_a_host_that_cannot_be_reached_says_why_in_one_line(
 ) -> None:
     if reported_outside(request):
         return
+    made = labdock("new", "kept", "--host", HOST, "--network", "bridge")
+    assert made.returncode == 0, made.stderr
     remote.stop_sshd(connections=True)
     try:
+        # A notebook there can be forgotten here while its host is away; nothing on the host is touched,
+        # and once the host answers its server is listed again.
+        refused = labdock("rm", "kept")
+        assert refused.returncode == 1 and "unreachable" in refused.stderr and "--forget" in refused.stderr
+        forgot = labdock("rm", "kept", "--forget")
+        assert forgot.returncode == 0, forgot.stderr
+        assert "kept" not in labdock("ls").stdout
         made = labdock("new", "nowhere", "--host", HOST)
         assert made.returncode == 1
         (line,) = made.stderr.strip().splitlines()
@@ -295,3 +304,6 @@ def test_a_host_that_cannot_be_reached_says_why_in_one_line(
         assert unknown.returncode == 1 and "no remote host named 'elsewhere'" in unknown.stderr
     finally:
         remote.start_sshd()
+    listed = labdock("ls").stdout.splitlines()
+    assert any(row.split()[:3] == ["kept", "ready", HOST] for row in listed), listed
+    assert labdock("rm", "kept", "--delete-work").returncode == 0

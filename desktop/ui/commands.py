@@ -18,7 +18,7 @@ from shiboken6 import isValid
 
 from desktop import browser_launch
 from desktop.core.errors import EngineUnavailable
-from desktop.core.models import NotebookSpec
+from desktop.core.models import NotebookSpec, on_this_machine
 from desktop.manager import NotebookManager
 from desktop.settings import Settings, save_settings
 from desktop.store import Paths
@@ -52,9 +52,7 @@ class NotebookCommands(QObject):
         self.tabs = tabs
         self.settings = settings
         self.paths = paths
-        self.confirm_remove: Callable[[str], RemoveChoice] = lambda name: ask_remove(
-            parent, name, manager.get(name).spec.work_dir
-        )
+        self.confirm_remove: Callable[[str], RemoveChoice] = lambda name: self._ask_remove(parent, name)
         self.ask_name: Callable[[str, bool], NewName | None] = lambda name, duplicate: ask_new_name(
             parent, name, duplicate, lambda new: new in {n.name for n in manager.list()}
         )
@@ -213,6 +211,10 @@ class NotebookCommands(QObject):
         async def run() -> None:
             if not await self._may_end([name], "Remove"):
                 return
+            if choice is RemoveChoice.FORGET:
+                await self.manager.forget(name)
+                self.message.emit(f"Forgot '{name}'; anything of it on its host stays there")
+                return
             removed = await self.manager.remove(name, delete_work=choice is RemoveChoice.DELETE_WORK)
             if removed.kept_because is not None:
                 self.message.emit(f"Removed '{name}'; kept its work folder {removed.work_dir}: {removed.kept_because}")
@@ -220,6 +222,12 @@ class NotebookCommands(QObject):
                 self.message.emit(f"Removed '{name}' and deleted its work folder {removed.work_dir}")
 
         return self.runner.run(name, run(), f"Could not remove '{name}'")
+
+    def _ask_remove(self, parent: QWidget | None, name: str) -> RemoveChoice:
+        notebook = self.manager.get(name)
+        host = None if on_this_machine(notebook.engine) else notebook.engine
+        unreachable = self.manager.hosts.problem(notebook.engine) if host else None
+        return ask_remove(parent, name, notebook.spec.work_dir, host, unreachable)
 
     def stop_all(self) -> asyncio.Task[Any]:
         async def run() -> None:

@@ -23,6 +23,7 @@ class RemoveChoice(Enum):
     CANCEL = "cancel"
     KEEP_WORK = "keep"
     DELETE_WORK = "delete"
+    FORGET = "forget"  # its host does not answer: dropped from Labdock only
 
 
 def folder_size(folder: Path, seconds: float = SIZE_SECONDS, entries: int = SIZE_ENTRIES) -> tuple[int, bool]:
@@ -47,9 +48,11 @@ def size_text(size: int, complete: bool) -> str:
     return format_bytes(size) if complete else f"more than {format_bytes(size)}"
 
 
-def delete_text(work_dir: Path | None, size: str) -> str:
+def delete_text(work_dir: Path | None, size: str, host: str | None = None) -> str:
     if work_dir is None:
         return "Also delete the work folder (this notebook has none)"
+    if host is not None:  # its size would take a walk over SSH: the path says enough
+        return f"Also delete the work folder on '{host}' and every file in it ({work_dir})"
     return f"Also delete the work folder and every file in it ({work_dir}, {size})"
 
 
@@ -67,9 +70,27 @@ class _SizeProbe(QObject):
         threading.Thread(target=run, name="labdock-folder-size", daemon=True).start()
 
 
-def ask_remove(parent: QWidget | None, name: str, work_dir: Path | None) -> RemoveChoice:
+def ask_remove(
+    parent: QWidget | None,
+    name: str,
+    work_dir: Path | None,
+    host: str | None = None,
+    unreachable: str | None = None,
+) -> RemoveChoice:
     """Remove, keeping the work folder by default; deleting it is an explicit tick (the manager still
-    refuses a folder outside the work root or one another notebook uses, and says so)."""
+    refuses a folder outside the work root or one another notebook uses, and says so). `host`: the remote
+    host the notebook runs on; `unreachable`: why that host does not answer, in which case the notebook can
+    only be forgotten here (its server and folder stay on the host)."""
+    if unreachable is not None:
+        answer = QMessageBox.question(
+            parent,
+            "Forget notebook",
+            f"'{name}' runs on '{host}', which does not answer ({unreachable}).\n\nForget it here? Its server "
+            "and work folder stay on the host; if the host answers again, its server is listed again.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return RemoveChoice.FORGET if answer == QMessageBox.StandardButton.Yes else RemoveChoice.CANCEL
     box = QMessageBox(
         QMessageBox.Icon.Question,
         "Remove notebook",
@@ -78,11 +99,11 @@ def ask_remove(parent: QWidget | None, name: str, work_dir: Path | None) -> Remo
         parent,
     )
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-    delete = QCheckBox(delete_text(work_dir, "counting…"))
+    delete = QCheckBox(delete_text(work_dir, "counting…", host))
     delete.setEnabled(work_dir is not None)
     box.setCheckBox(delete)
     probe = _SizeProbe(box)
-    if work_dir is not None:
+    if work_dir is not None and host is None:
         probe.measured.connect(lambda size: delete.setText(delete_text(work_dir, size)))
         probe.start(work_dir)
     if box.exec() != QMessageBox.StandardButton.Yes:

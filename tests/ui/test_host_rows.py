@@ -143,3 +143,17 @@ def test_a_row_of_an_unreachable_host_in_the_window(qtbot: QtBot, window: MainWi
     assert state.data() == "Stopped"
     wait_for(qtbot, window.manager.refresh(), 30)
     assert state.data() == "Stopped — host unreachable"
+
+
+@pytest.mark.docker
+@pytest.mark.gui
+def test_a_notebook_of_a_host_gone_for_good_can_be_forgotten(qtbot: QtBot, window: MainWindow) -> None:
+    window.refresh()
+    qtbot.waitUntil(lambda: "down" in window.manager.hosts.problems and window.model.row_of("far") is not None)
+    window.commands.confirm_remove = lambda _name: RemoveChoice.FORGET  # "Forget it here?" answered Yes
+    removal = window.commands.remove("far")
+    assert removal is not None
+    qtbot.waitUntil(removal.done, timeout=30_000)
+    assert window.model.row_of("far") is None
+    assert window.statusBar().currentMessage() == "Forgot 'far'; anything of it on its host stays there"
+    assert "far" not in SpecStore(window.manager.paths).load()
