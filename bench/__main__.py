@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.common import Figure, bench_engine
 
-SUITES = ("launch", "warm_launch", "stop", "cli", "launch_race", "cycles", "gpu_sampler", "ui")
+SUITES = ("launch", "warm_launch", "stop", "cli", "launch_race", "cycles", "gpu_sampler", "ui", "remote")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 

@@ -4,6 +4,9 @@
   python -m bench.ui_probe model    cost of one state change in a 500-row table on screen
   python -m bench.ui_probe idle     CPU and memory of the idle window (10 notebooks, fake 8-GPU NVML)
   python -m bench.ui_probe tabs     memory (PSS, browser processes included) with 0 and 5 tabs open
+  python -m bench.ui_probe hosts    event-loop stalls while the window adopts the home's notebooks (as many
+                                    as LABDOCK_BENCH_ROWS, e.g. on remote hosts), then refreshes them for
+                                    LABDOCK_BENCH_WATCH_S seconds; nothing is launched or stopped
 The Labdock home and Docker engine come from the environment (bench/ui.py sets them).
 """
 
@@ -71,7 +74,8 @@ class Probe:
 
     def run(self, coro: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> dict[str, Any]:
         with self.loop:
-            return self.loop.run_until_complete(coro())
+            result: dict[str, Any] = self.loop.run_until_complete(coro())
+            return result
 
     def window(self) -> Any:
         from desktop.services import build_services
@@ -188,6 +192,49 @@ async def measure_tabs(probe: Probe) -> dict[str, Any]:
     return {"pss_0_tabs_mib": without / 1024, "pss_5_tabs_mib": with_tabs / 1024, "loaded": loaded}
 
 
+async def measure_hosts(probe: Probe) -> dict[str, Any]:
+    rows = int(os.environ["LABDOCK_BENCH_ROWS"])
+    watch = float(os.environ.get("LABDOCK_BENCH_WATCH_S", "30"))
+    window = probe.window()
+    manager = window.manager
+    refreshes: list[float] = []
+    refresh = manager.refresh
+
+    async def timed_refresh() -> bool:
+        began = time.perf_counter()
+        try:
+            answered: bool = await refresh()
+            return answered
+        finally:
+            refreshes.append((time.perf_counter() - began) * 1000)
+
+    setattr(manager, "refresh", timed_refresh)  # noqa: B010  (the window calls it through the manager)
+    meter = StallMeter()
+    began = time.perf_counter()
+    while sum(n.state is NotebookState.READY for n in manager.list()) < rows or window.model.rowCount() < rows:
+        if time.perf_counter() - began > 180:
+            raise RuntimeError(f"{len(manager.list())} of {rows} rows after 180 s")
+        await asyncio.sleep(0.05)
+    opened = time.perf_counter() - began
+    opening = sorted(meter.stop())
+    del refreshes[:]  # the first refresh (connecting, adopting) belongs to opening
+    meter = StallMeter()
+    await asyncio.sleep(watch)
+    stalls = sorted(meter.stop())
+    window.shutdown()
+    return {
+        "rows": rows,
+        "open_s": opened,
+        "open_p99": opening[int(len(opening) * 0.99) - 1],
+        "open_max": opening[-1],
+        "watch_s": watch,
+        "ticks": len(stalls),
+        "p99": stalls[int(len(stalls) * 0.99) - 1],
+        "max": stalls[-1],
+        "refresh_ms": refreshes,
+    }
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -205,7 +252,13 @@ def main(mode: str) -> None:
         fake = FakeNvml(gpus=make_gpus(8, procs_per_gpu=6))
         fake.install(setattr)
     probe = Probe()
-    measure = {"window": measure_window, "model": measure_model, "idle": measure_idle, "tabs": measure_tabs}[mode]
+    measure = {
+        "window": measure_window,
+        "model": measure_model,
+        "idle": measure_idle,
+        "tabs": measure_tabs,
+        "hosts": measure_hosts,
+    }[mode]
     print(json.dumps(probe.run(lambda: measure(probe))), flush=True)
 
 
