@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from desktop import cuda_compat, reservations
+from desktop import reservations
 from desktop.adoption import Adoption
 from desktop.bounded import bounded
 from desktop.core.errors import (
@@ -41,6 +41,7 @@ from desktop.engines.readiness import wait_ready
 from desktop.gpu import Inventory
 from desktop.host_health import HostHealth
 from desktop.idle_stop import IdleStop
+from desktop.launch_checks import LaunchChecks, WarningListener
 from desktop.lease import Leases
 from desktop.notebook_edits import NotebookEdits, with_stable_port
 from desktop.notebook_kernels import NotebookKernels
@@ -69,7 +70,6 @@ class Removed:
 
 REMOTE_FIND_S = 8.0  # a remote host's list, healthy, takes well under a second
 EngineListener = Callable[[str | None], None]  # the engine's problem, or None once it answers again
-WarningListener = Callable[[str, str], None]  # (notebook, one line) said before its launch goes ahead
 
 
 class NotebookManager:
@@ -95,8 +95,6 @@ class NotebookManager:
         self.engine_timeout = engine_timeout
         self.folders = FolderRoutes(LocalWorkFolders(paths.work_root, container_uid), remote_folders)
         self._gpu_resolver = gpu_resolver
-        self._gpu_inventory = gpu_inventory
-        self._warning_listeners: list[WarningListener] = []
         self._store = SpecStore(paths)
         self._leases = Leases(paths.leases_dir)
         self._rows = Rows()
@@ -105,6 +103,7 @@ class NotebookManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._engine_listeners: list[EngineListener] = []
         self._adoption = Adoption(self._rows, self.engines, self._leases, engine_timeout, self._watch_in_background)
+        self._checks = LaunchChecks(self._rows.list, self._engine, gpu_inventory, engine_timeout)
         self.engine_problem: str | None = None  # this machine's Docker; remote hosts' in self.hosts
         self.hosts = HostHealth()
         self.secrets = secret_store or SecretStore(paths)
@@ -181,12 +180,12 @@ class NotebookManager:
                 raise NotebookExists(spec.name)
             if spec.uses_gpu and self._gpu_resolver is not None and on_this_machine(spec.engine):
                 await asyncio.to_thread(self._gpu_resolver, spec.gpus)  # a GPU that is not here: say so now
-            inventory, warnings = await self._preflight(spec)  # a reserved GPU is refused before anything exists
+            inventory, warnings = await self._checks.run(spec)  # a reserved GPU is refused before anything exists
             spec = await self._with_work_dir(spec)
         finally:
             self._reserved.discard(spec.name)
         reservations.check_launch(spec, self._rows.list(), inventory)  # again with no await before the row
-        self._warn(spec.name, warnings)
+        self._checks.warn(spec.name, warnings)
         notebook = Notebook(spec=spec)
         self._rows.apply(notebook)
         return await self._launch_task(notebook, wait, first=True, secrets=secrets)
@@ -198,10 +197,10 @@ class NotebookManager:
             raise LeaseHeld(f"'{name}' is being started or stopped by another Labdock window or command")
         if notebook.state.active:
             return notebook
-        inventory, warnings = await self._preflight(notebook.spec)
+        inventory, warnings = await self._checks.run(notebook.spec)
         spec = await self._with_work_dir(notebook.spec)
         reservations.check_launch(spec, self._rows.list(), inventory)
-        self._warn(name, warnings)
+        self._checks.warn(name, warnings)
         self._rows.apply(notebook, NotebookState.CREATING, spec=spec)
         return await self._launch_task(notebook, wait, first=False)
 
@@ -574,38 +573,12 @@ class NotebookManager:
     # -- GPUs: reservations and CUDA before a launch, kernels while running ----------------------
 
     def subscribe_warnings(self, listener: WarningListener) -> Callable[[], None]:
-        self._warning_listeners.append(listener)
-        return lambda: self._warning_listeners.remove(listener)
+        return self._checks.subscribe(listener)
 
     async def launch_warnings(self, spec: NotebookSpec) -> tuple[str, ...]:
         """What to tell the user before launching `spec` (GPUs shared with other notebooks, an image whose CUDA
         is newer than the driver); raises GpuReserved when the launch would break a reservation."""
-        return (await self._preflight(spec))[1]
-
-    async def _preflight(self, spec: NotebookSpec) -> tuple[Inventory | None, tuple[str, ...]]:
-        if not spec.uses_gpu or self._gpu_inventory is None:
-            return None, ()
-        if not on_this_machine(spec.engine):  # the host's GPUs: reservations by index, no NVML here
-            warning = reservations.check_launch(spec, self._rows.list(), None)
-            return None, (warning,) if warning else ()
-        inventory = await asyncio.to_thread(self._gpu_inventory)
-        shared = reservations.check_launch(spec, self._rows.list(), inventory)
-        try:
-            check = cuda_compat.check_image(self._engine(spec), spec.image, inventory.cuda_version)
-            cuda = await bounded(check, self.engine_timeout)
-        except LabdockError as exc:  # the launch itself says what is wrong with the engine
-            log.info("no CUDA check for '%s': %s", spec.name, exc)
-            cuda = None
-        return inventory, tuple(warning for warning in (shared, cuda) if warning)
-
-    def _warn(self, name: str, warnings: tuple[str, ...]) -> None:
-        for warning in warnings:
-            log.warning("launching '%s': %s", name, warning)
-            for listener in list(self._warning_listeners):
-                try:
-                    listener(name, warning)
-                except Exception:
-                    log.exception("warning listener failed")
+        return (await self._checks.run(spec))[1]
 
     # -- edit, duplicate, rename (desktop.notebook_edits); idle stop (desktop.idle_stop) ---------
 
