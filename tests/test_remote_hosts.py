@@ -23,6 +23,7 @@ import pytest
 from desktop.core.errors import EngineUnavailable
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.engines.readiness import http_status
+from desktop.engines.remote_engine import DOCKER_SESSIONS
 from desktop.remote_gpus import over_ssh, read_remote_gpus
 from desktop.services import Services, build_services
 from desktop.store import Paths
@@ -133,8 +134,12 @@ def test_a_notebook_on_the_host_runs_code_through_the_tunnel_and_is_adopted_afte
 
     async def scenario() -> None:
         first = build_services(Paths.default())
-        notebook = await first.manager.create(NotebookSpec("far", PLAIN_IMAGE, engine=HOST))  # bridge mode there
-        assert notebook.state is NotebookState.READY, notebook.error
+        notebook, beside = await asyncio.gather(  # bridge mode there; two at once share the connection
+            first.manager.create(NotebookSpec("far", PLAIN_IMAGE, engine=HOST)),
+            first.manager.create(NotebookSpec("beside", PLAIN_IMAGE, engine=HOST, cpus=1, memory_bytes=1 << 30)),
+        )
+        assert notebook.state is beside.state is NotebookState.READY, (notebook.error, beside.error)
+        await first.manager.remove("beside", delete_work=True)
         url, token, container_id = notebook.url or "", notebook.token or "", notebook.container_id or ""
         assert url.startswith("http://127.0.0.1:")
         with contextlib.closing(remote.docker()) as client:  # on the host, published on its loopback only
@@ -158,6 +163,8 @@ def test_a_notebook_on_the_host_runs_code_through_the_tunnel_and_is_adopted_afte
         assert again == token
         assert await execute(adopted.url, again, kernel, "print(x)") == "42\n"  # the same kernel, still there
 
+        # Every Docker API connection held open is an SSH session there (sshd allows 10 per connection).
+        assert len(_docker_sessions(remote)) <= DOCKER_SESSIONS
         await second.stop("far")
         assert second.get("far").state is NotebookState.STOPPED
         with contextlib.closing(remote.docker()) as client:
@@ -212,6 +219,15 @@ def test_a_lost_connection_and_a_host_going_away_recover_by_themselves(
         await manager.close()
 
     arun(scenario())
+
+
+def _docker_sessions(remote: remote_host.RemoteHost) -> list[int]:
+    found = []
+    for pid in remote.session_processes():
+        with contextlib.suppress(OSError):
+            if b"dial-stdio" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
 
 
 async def _down(services: Services) -> bool:

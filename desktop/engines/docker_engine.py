@@ -101,7 +101,7 @@ class DockerEngine:
             self._endpoint, self._kind = endpoint, None
             if endpoint.problem is not None:
                 raise EngineUnavailable(endpoint.problem)
-            client = _Client(base_url=endpoint.url, tls=endpoint.tls or False, timeout=settings.timeout)
+            client = self._new_client(endpoint)
             try:
                 kind = identify(client.version())
                 if kind.podman:  # rootless Podman needs keep-id for the work folder (see _create_container)
@@ -113,6 +113,16 @@ class DockerEngine:
                 raise
             self._client = client
         return self._client
+
+    def _new_client(self, endpoint: Endpoint) -> docker.DockerClient:
+        return _Client(base_url=endpoint.url, tls=endpoint.tls or False, timeout=self.settings.timeout)
+
+    def _drop_client(self) -> None:
+        """Forget the client, closing its pooled connections (over SSH each one holds a session)."""
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(*SDK_ERRORS):
+                client.close()
 
     def _where(self) -> str:
         return self._endpoint.where() if self._endpoint is not None else str(self.settings.base_url)
@@ -157,7 +167,7 @@ class DockerEngine:
                     product=self.product,
                 )
                 if not isinstance(error, DockerRefused):
-                    self._client = None  # reconnect next time (the engine may have restarted)
+                    self._drop_client()  # reconnect next time (the engine may have restarted)
                 log.debug("docker call failed: %r -> %s", exc, error)
                 raise error from exc
             except Exception as exc:  # an answer the SDK could not make sense of (or a bug: logged in full)

@@ -22,12 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import docker
+from docker.transport import UnixHTTPAdapter
 
 from desktop.core.errors import EngineTimeout, EngineUnavailable, InvalidSpec, LabdockError
 from desktop.core.models import NotebookSpec
 from desktop.engines.base import Found, PullProgress, Started
 from desktop.engines.container_spec import DockerSettings
 from desktop.engines.docker_engine import DockerEngine
+from desktop.engines.endpoint import Endpoint
 from desktop.engines.ssh_link import HostFacts, SshLink
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,11 @@ DOCKER_SESSIONS = 6
 HOST_MODE_PORTS = (20000, 32767)  # below Linux's ephemeral range, where outgoing connections take ports
 _LOOPBACK_URL = re.compile(r"^http://127\.0\.0\.1:(\d+)/$")
 LISTEN = "0A"  # the TCP state of a listening socket in /proc/net/tcp
+
+
+class _OnePool(UnixHTTPAdapter):  # type: ignore[misc]
+    def get_connection(self, url: str, proxies: object = None) -> object:
+        return super().get_connection("http+docker://localhost", proxies)
 
 
 def listening_ports(proc_net_tcp: str) -> set[int]:
@@ -72,6 +79,17 @@ class RemoteDockerEngine(DockerEngine):
         # leave room for the tunnels' commands and the GPU readings.
         self._pool = ThreadPoolExecutor(max_workers=DOCKER_SESSIONS, thread_name_prefix=f"docker-{host.name}")
         self._tunnels: dict[str, int] = {}  # container id -> the host's loopback port its tunnel reaches
+
+    def _new_client(self, endpoint: Endpoint) -> docker.DockerClient:
+        """The SDK keeps a connection pool per request path (container ids in them), each connection idle in
+        them an SSH session on the host: one pool of DOCKER_SESSIONS for all of them instead."""
+        client = super()._new_client(endpoint)
+        api = client.api
+        socket_url = f"http+unix://{self.link.docker_socket}"
+        adapter = _OnePool(socket_url, api.timeout, pool_connections=1, max_pool_size=DOCKER_SESSIONS)
+        api.mount("http+docker://", adapter)
+        api._custom_adapter = adapter
+        return client
 
     def _where(self) -> str:
         return f"host '{self.link.host.name}' ({self.link.host.target}, over SSH)"

@@ -47,6 +47,7 @@ RETRY_AFTER_S = 2.0
 COMMAND_TIMEOUT_S = 20.0
 DIAL_STDIO = "docker system dial-stdio"
 CHUNK = 256 * 1024
+END_GRACE_S = 2.0  # after one side of a piped connection ends, for the rest of the other's answer
 # One round trip when connecting: who we are there, where our data goes, and whether Docker answers.
 PROBE = (
     'id -u; printf "%s\\n" "${XDG_DATA_HOME:-$HOME/.local/share}"; '
@@ -272,7 +273,8 @@ class SshLink:
             log.debug("no Docker connection to %s: %s", self.host.name, exc)
             writer.close()
             return
-        await self._pump(reader, writer, process.stdout, process.stdin)
+        with contextlib.suppress(asyncio.CancelledError):  # cancelled only when the link closes
+            await self._pump(reader, writer, process.stdout, process.stdin)
         process.close()
 
     async def _forward(self, remote_port: int, local_port: int | None) -> int:
@@ -287,7 +289,8 @@ class SshLink:
                     log.debug("no tunnel to %s:%d: %s", self.host.name, remote_port, exc)
                     writer.close()
                     return
-                await self._pump(reader, writer, far_reader, far_writer)
+                with contextlib.suppress(asyncio.CancelledError):  # cancelled only when the link closes
+                    await self._pump(reader, writer, far_reader, far_writer)
 
             try:
                 server = await asyncio.start_server(tunnel, "127.0.0.1", local_port or 0)
@@ -305,13 +308,19 @@ class SshLink:
             server.close()
 
     async def _pump(self, near_r: Any, near_w: Any, far_r: Any, far_w: Any) -> None:
-        """Copy both ways until both sides are done; the task is kept so close() can end it."""
+        """Copy both ways; once either side has finished, the other gets END_GRACE_S to finish too, then
+        both are closed: a channel (an SSH session, for the Docker API) never outlives its client."""
         task = asyncio.current_task()
         if task is not None:
             self._pumps.add(task)
+        copies = [asyncio.ensure_future(_copy(near_r, far_w)), asyncio.ensure_future(_copy(far_r, near_w))]
         try:
-            await asyncio.gather(_copy(near_r, far_w), _copy(far_r, near_w))
+            _, pending = await asyncio.wait(copies, return_when=asyncio.FIRST_COMPLETED)
+            if pending:
+                await asyncio.wait(pending, timeout=END_GRACE_S)
         finally:
+            for copy in copies:
+                copy.cancel()
             for w in (near_w, far_w):
                 with contextlib.suppress(Exception):
                     w.close()
