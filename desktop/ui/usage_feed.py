@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from desktop.core.models import on_this_machine
 from desktop.kernels import LOCAL_PREFIX
 from desktop.manager import NotebookManager
 from desktop.ui.resource_usage import Usage, UsageSampler
@@ -47,6 +48,8 @@ class UsageFeed:
         for notebook in self.manager.list():
             cid = notebook.container_id
             if not cid or notebook.state is not notebook.state.READY:
+                continue
+            if not on_this_machine(notebook.engine):  # its cgroups are on its host, not here
                 continue
             if cid.startswith(LOCAL_PREFIX):
                 with contextlib.suppress(ValueError):
