@@ -78,18 +78,16 @@ class NamespaceRun:
 
 def run_in_namespace(command: Sequence[str], images_from: str, cwd: Path, timeout: float) -> NamespaceRun:
     """Run command in a fresh network namespace beside a bridged dockerd, and wait for the teardown."""
-    runner = [
-        shutil.which("unshare") or "unshare",
-        "--net",
-        "--",
-        sys.executable,
-        "-m",
-        "tests.support.netns",
-        "--images-from",
-        images_from,
-        "--",
-        *command,
-    ]
+    returncode, output = run_runner("tests.support.netns", ["--images-from", images_from], command, cwd, timeout)
+    marks = [line.removeprefix(NAMESPACE_MARK) for line in output.splitlines() if line.startswith(NAMESPACE_MARK)]
+    namespace = marks[0] if marks else None
+    return NamespaceRun(returncode, output, namespace, _processes_in(namespace) if namespace else [])
+
+
+def run_runner(module: str, args: Sequence[str], command: Sequence[str], cwd: Path, timeout: float) -> tuple[int, str]:
+    """`unshare --net -- python -m MODULE ARGS -- COMMAND` from `cwd`; (exit status, whole output) once the
+    runner has torn its namespace down, also when it ran out of time or this process was interrupted."""
+    runner = [shutil.which("unshare") or "unshare", "--net", "--", sys.executable, "-m", module, *args, "--", *command]
     env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH")]))
     process = subprocess.Popen(
@@ -102,10 +100,7 @@ def run_in_namespace(command: Sequence[str], images_from: str, cwd: Path, timeou
     except BaseException:  # Ctrl-C or pytest-timeout in the outer session: still tear the namespace down
         _teardown(process)
         raise
-    output = out.decode(errors="replace")
-    marks = [line.removeprefix(NAMESPACE_MARK) for line in output.splitlines() if line.startswith(NAMESPACE_MARK)]
-    namespace = marks[0] if marks else None
-    return NamespaceRun(process.returncode, output, namespace, _processes_in(namespace) if namespace else [])
+    return process.returncode, out.decode(errors="replace")
 
 
 def _teardown(process: subprocess.Popen[bytes]) -> bytes:

@@ -163,37 +163,17 @@ def run_with_remote_host(
     """Run command in a fresh network namespace beside a remote host (`hosts` of them), and wait for the
     teardown. `max_sessions`: sshd's MaxSessions there (None: sshd's default, 10). The result's namespace is
     the local side's; its leftovers are processes still in any of the run's namespaces."""
-    runner = [
-        shutil.which("unshare") or "unshare",
-        "--net",
-        "--",
-        sys.executable,
-        "-m",
-        "tests.support.remote_host",
+    args = [
         "--images-from",
         images_from,
         *(["--hosts", str(hosts)] if hosts != 1 else []),
         *(["--max-sessions", str(max_sessions)] if max_sessions is not None else []),
-        "--",
-        *command,
     ]
-    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH")]))
-    process = subprocess.Popen(
-        runner, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        out, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        out = netns._teardown(process) + f"\n[remote host run stopped after {timeout:.0f} s]\n".encode()
-    except BaseException:  # Ctrl-C or pytest-timeout in the outer session: still tear the namespaces down
-        netns._teardown(process)
-        raise
-    output = out.decode(errors="replace")
+    returncode, output = netns.run_runner("tests.support.remote_host", args, command, cwd, timeout)
     local = _marked(output, netns.NAMESPACE_MARK)
     remotes = _all_marked(output, REMOTE_MARK)
     leftovers = [pid for namespace in (local, *remotes) if namespace for pid in netns._processes_in(namespace)]
-    return netns.NamespaceRun(process.returncode, output, local, leftovers)
+    return netns.NamespaceRun(returncode, output, local, leftovers)
 
 
 def _all_marked(output: str, mark: str) -> list[str]:
