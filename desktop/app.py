@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop.core.errors import LabdockError
     from desktop.services import build_services
     from desktop.ui.instance import InstanceServer
+    from desktop.ui.main_thread_gc import MainThreadGc
     from desktop.ui.main_window import MainWindow
     from desktop.ui.resources import app_icon
     from desktop.ui.signals import SignalWatcher
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    MainThreadGc(app)  # Qt objects in reference cycles are destroyed on the Qt thread, never elsewhere
     try:
         services = build_services()
     except LabdockError as exc:

@@ -33,10 +33,10 @@ def heading(host: HostGpus) -> str:
 
 
 def drop(layout: QVBoxLayout, widget: QWidget) -> None:
-    """Out of the layout now (so the places after it are right at once), hidden, and left to its parent: a
-    host or GPU goes rarely, and deleting the widget while the dock runs crashed Qt later on."""
+    """Out of the layout now (so the places after it are right at once), deleted soon."""
     widget.hide()
     layout.removeWidget(widget)
+    widget.deleteLater()
 
 
 def place(layout: QVBoxLayout, widget: QWidget, position: int) -> None:

@@ -24,6 +24,7 @@ from PySide6.QtCore import QCoreApplication, Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.services import Services
+from desktop.ui.main_thread_gc import MainThreadGc
 
 # QtWebEngine loads lazily (first tab) and needs this before the QApplication exists.
 QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
@@ -36,9 +37,11 @@ def _session_qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
     """One loop for the session (a Qt app hosts one qasync loop well; a second one stalls)."""
     loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.events._set_running_loop(None)  # "running" only inside the tests that use it (qloop)
+    collector = MainThreadGc(qapp)  # as the app does: cycles with Qt objects are freed on the Qt thread
     try:
         yield loop
     finally:
+        collector.stop()
         asyncio.events._set_running_loop(loop)
         for task in asyncio.all_tasks(loop):
             task.cancel()
