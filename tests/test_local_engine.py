@@ -182,7 +182,7 @@ def test_cli_runs_a_local_notebook_with_docker_stopped(no_docker_home: Path) -> 
     made = labdock("new", "cli-local", "--engine", "local")
     assert made.returncode == 0, made.stderr
     listed = labdock("ls")
-    assert listed.returncode == 1 and "only local notebooks are listed" in listed.stderr
+    assert listed.returncode == 1 and "only notebooks that do not use it are listed" in listed.stderr
     assert "cli-local" in listed.stdout and "local" in listed.stdout and "ready" in listed.stdout
     assert "token=" in labdock("url", "cli-local").stdout
     assert labdock("stop", "cli-local").returncode == 0
