@@ -97,3 +97,20 @@ def shown_window(services: Services, view_factory: Any = None) -> Iterator[Any]:
         main.close()
         main.deleteLater()
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # web pages go while Qt is alive
+
+
+REFUSING_HOST = "down=127.0.0.1:1"  # a real remote host entry whose SSH port refuses connections
+
+
+@contextlib.contextmanager
+def window_beside_a_refusing_host(services: Services, *remembered: Any) -> Iterator[Any]:
+    """shown_window with the host 'down' added (and `remembered` NotebookSpecs kept as if made earlier)."""
+    from desktop.engines.ssh_hosts import parse_host
+    from desktop.store import SpecStore
+
+    services.add_host(parse_host(REFUSING_HOST))
+    for spec in remembered:
+        SpecStore(services.paths).put(spec)
+    with shown_window(services) as main:
+        yield main
+

@@ -12,7 +12,6 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.core.models import CPU_ONLY, NotebookSpec
-from desktop.engines.ssh_hosts import parse_host
 from desktop.gpu import GpuInfo, GpuUsage, GpuUser, Inventory
 from desktop.services import Services
 from desktop.settings import Settings
@@ -21,7 +20,7 @@ from desktop.ui.gpu_picker import GpuPicker
 from desktop.ui.host_choice import HostItem
 from desktop.ui.main_window import MainWindow
 from desktop.ui.new_notebook_dialog import NewNotebookDialog
-from tests.ui.conftest import shown_window
+from tests.ui.conftest import window_beside_a_refusing_host
 
 GiB = 1 << 30
 HERE_GPUS = Inventory(gpus=(GpuInfo(0, "GPU-here", "NVIDIA L4", 24 * GiB),))
@@ -128,8 +127,7 @@ def test_editing_a_notebook_keeps_its_host(dialog: NewNotebookDialog) -> None:
 
 @pytest.fixture
 def window(qtbot: QtBot, ui_services: Services) -> Iterator[MainWindow]:
-    ui_services.add_host(parse_host("down=127.0.0.1:1"))
-    with shown_window(ui_services) as main:
+    with window_beside_a_refusing_host(ui_services) as main:
         yield main
 
 

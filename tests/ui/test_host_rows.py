@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTableView
 from pytestqt.qtbot import QtBot
 
 from desktop.core.models import Notebook, NotebookSpec, NotebookState
-from desktop.engines.ssh_hosts import parse_host
 from desktop.host_health import HostHealth
 from desktop.rows import EventKind, NotebookEvent
 from desktop.services import Services
@@ -22,7 +21,7 @@ from desktop.ui import window_layout
 from desktop.ui.main_window import MainWindow
 from desktop.ui.notebook_model import Column, NotebookTableModel
 from desktop.ui.remove_dialog import RemoveChoice
-from tests.ui.conftest import shown_window, wait_for
+from tests.ui.conftest import wait_for, window_beside_a_refusing_host
 
 PROBLEM = "host 'gpubox' (ana@gpubox:22) unreachable: no answer within 10 s"
 
@@ -100,9 +99,7 @@ def test_columns_saved_for_another_table_are_not_restored(qtbot: QtBot) -> None:
 
 @pytest.fixture
 def window(qtbot: QtBot, ui_services: Services) -> Iterator[MainWindow]:
-    ui_services.add_host(parse_host("down=127.0.0.1:1"))
-    SpecStore(ui_services.paths).put(NotebookSpec("far", "img", engine="down"))
-    with shown_window(ui_services) as main:
+    with window_beside_a_refusing_host(ui_services, NotebookSpec("far", "img", engine="down")) as main:
         yield main
 
 
