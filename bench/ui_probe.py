@@ -79,8 +79,10 @@ class Probe:
 
     def window(self) -> Any:
         from desktop.services import build_services
+        from desktop.ui.main_thread_gc import MainThreadGc
         from desktop.ui.main_window import MainWindow
 
+        self.collector = MainThreadGc(self.app)  # as the app does
         window = MainWindow(build_services())
         window.show()
         window.start()
