@@ -113,4 +113,3 @@ def window_beside_a_refusing_host(services: Services, *remembered: Any) -> Itera
         SpecStore(services.paths).put(spec)
     with shown_window(services) as main:
         yield main
-
