@@ -127,5 +127,5 @@ def _remote_engines(hosts: list[RemoteHost], settings: DockerSettings) -> dict[s
     if not hosts:
         return {}
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    sockets = Path(tempfile.mkdtemp(prefix="labdock-ssh-", dir=runtime if runtime and Path(runtime).is_dir() else None))
-    return {host.name: RemoteDockerEngine(SshLink(host, sockets), settings) for host in hosts}
+    folder = Path(runtime) if runtime and Path(runtime).is_dir() else Path(tempfile.gettempdir())
+    return {host.name: RemoteDockerEngine(SshLink(host, folder), settings) for host in hosts}

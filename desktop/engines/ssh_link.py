@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -97,9 +98,11 @@ class SshIo:
 
 
 class SshLink:
-    def __init__(self, host: RemoteHost, socket_dir: Path, io: SshIo | None = None) -> None:
+    def __init__(self, host: RemoteHost, runtime_dir: Path, io: SshIo | None = None) -> None:
+        """`runtime_dir`: where this process's private folder for the Docker socket is made, on first use (its
+        name is random: nobody can make it first), and removed again when the link closes."""
         self.host = host
-        self.docker_socket = socket_dir / f"{host.name}.sock"
+        self.docker_socket = runtime_dir / f"labdock-ssh-{os.getpid()}-{secrets.token_hex(6)}" / "docker.sock"
         self._io = io or SshIo.shared()
         self.problem: str | None = None  # why the host cannot be reached now; None when it can (or untried)
         self.facts: HostFacts | None = None
@@ -150,8 +153,10 @@ class SshLink:
     async def _ensure(self) -> HostFacts:
         await self._connection()
         if self._docker_server is None:
+            with contextlib.suppress(FileExistsError):  # made by an earlier start of the server in this process
+                os.mkdir(self.docker_socket.parent, 0o700)
             with contextlib.suppress(FileNotFoundError):
-                self.docker_socket.unlink()  # ours, from a process that ended
+                self.docker_socket.unlink()
             self._docker_server = await asyncio.start_unix_server(self._dial_docker, path=str(self.docker_socket))
             os.chmod(self.docker_socket, 0o600)
         assert self.facts is not None
@@ -345,7 +350,7 @@ class SshLink:
         with contextlib.suppress(FileNotFoundError):
             self.docker_socket.unlink()
         with contextlib.suppress(OSError):
-            self.docker_socket.parent.rmdir()  # this process's private folder, once its last host closed
+            self.docker_socket.parent.rmdir()
         for task in [*self._pumps, *filter(None, [self._reconnecting])]:
             task.cancel()
         await self._disconnect()
