@@ -130,13 +130,7 @@ async def _shoot(app, window, image: str, fake) -> None:  # type: ignore[no-unty
     await _until(lambda: window.log_view.text.blockCount() > 3, 20)
     await _themed(app, window, "main-window-gpu")
 
-    dialog = window.new_notebook()
-    await _until(lambda: dialog._gpu_picker is not None, 10)
-    dialog.name_edit.setText("segmentation")
-    dialog.use_gpu.setChecked(True)
-    picker = dialog._gpu_picker
-    picker.all_box.setChecked(False)
-    picker.boxes[fake.gpus[0].uuid].setChecked(True)
+    dialog, picker = await _segmentation_dialog(window, fake.gpus[0].uuid)
     dialog.cpus.setValue(4)
     dialog.memory_edit.setText("16g")
     await _until(lambda: "vision-2" in picker.warning.text(), 10)
@@ -173,16 +167,22 @@ async def _shoot(app, window, image: str, fake) -> None:  # type: ignore[no-unty
     fake.gpus[0].processes = []
 
 
-async def _advanced_dialog(window, fake) -> None:  # type: ignore[no-untyped-def]
-    """The dialog's Advanced section, light: environment with a secret row (masked), a read-only data mount,
-    shared memory left to the GPU default, idle stop."""
+async def _segmentation_dialog(window, gpu_uuid: str):  # type: ignore[no-untyped-def]
+    """New notebook 'segmentation' on that one GPU, as a user fills it in."""
     dialog = window.new_notebook()
     await _until(lambda: dialog._gpu_picker is not None, 10)
     dialog.name_edit.setText("segmentation")
     dialog.use_gpu.setChecked(True)
     picker = dialog._gpu_picker
     picker.all_box.setChecked(False)
-    picker.boxes[fake.gpus[1].uuid].setChecked(True)
+    picker.boxes[gpu_uuid].setChecked(True)
+    return dialog, picker
+
+
+async def _advanced_dialog(window, fake) -> None:  # type: ignore[no-untyped-def]
+    """The dialog's Advanced section, light: environment with a secret row (masked), a read-only data mount,
+    shared memory left to the GPU default, idle stop."""
+    dialog, picker = await _segmentation_dialog(window, fake.gpus[1].uuid)
     picker.exclusive.setChecked(True)
     advanced = dialog.advanced
     advanced.toggle.setChecked(True)

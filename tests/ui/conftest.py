@@ -113,3 +113,20 @@ def window_beside_a_refusing_host(services: Services, *remembered: Any) -> Itera
         SpecStore(services.paths).put(spec)
     with shown_window(services) as main:
         yield main
+
+
+@contextlib.contextmanager
+def window_sampling_gpus(qtbot: QtBot) -> Iterator[Any]:
+    """A window over services from the test's Labdock home, sampling the (fake) GPUs every 0.2 s; its
+    notebooks are stopped and everything closed after."""
+    from desktop.services import build_services
+    from desktop.store import Paths
+
+    services = build_services(Paths.default())
+    services.settings.gpu_sample_interval = 0.2
+    with shown_window(services) as main:
+        yield main
+    if any(n.state.active for n in services.manager.list()):
+        wait_for(qtbot, services.manager.stop_all(), 60)
+    wait_for(qtbot, services.manager.close(), 30)
+    services.nvml.close()

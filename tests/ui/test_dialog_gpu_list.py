@@ -11,11 +11,9 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.core.models import NotebookSpec, NotebookState
-from desktop.services import Services, build_services
-from desktop.store import Paths
 from desktop.ui.main_window import MainWindow
 from tests.gpu.fake_nvml import FakeNvml, make_gpus
-from tests.ui.conftest import shown_window, wait_for
+from tests.ui.conftest import wait_for, window_sampling_gpus
 
 pytestmark = [pytest.mark.docker, pytest.mark.gui]
 
@@ -27,14 +25,8 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeNvml:
 
 @pytest.fixture
 def window(fake: FakeNvml, labdock_home: Path, qtbot: QtBot) -> Iterator[MainWindow]:
-    services: Services = build_services(Paths.default())
-    services.settings.gpu_sample_interval = 0.2
-    with shown_window(services) as main:
+    with window_sampling_gpus(qtbot) as main:
         yield main
-    if any(n.state.active for n in services.manager.list()):
-        wait_for(qtbot, services.manager.stop_all(), 60)
-    wait_for(qtbot, services.manager.close(), 30)
-    services.nvml.close()
 
 
 def test_availability_reservation_and_sharing(qtbot: QtBot, window: MainWindow, fake: FakeNvml) -> None:
