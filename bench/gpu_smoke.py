@@ -4,10 +4,12 @@ Checks desktop.gpu against the real driver: the inventory, the cost of one sampl
 target), the CUDA check against the driver's CUDA version, a 5 s sampling run while a child process holds
 1 GiB on one GPU (the sampler must see that pid with about that much memory, and its GPU share where the
 GPU offers one), the values of `nvidia-smi`, and that the pid is gone from the samples once the child
-exits. Then the kernel lines (bench/gpu_smoke_kernels.py): a real kernel allocates on the GPU and must be
-named by its notebook file, and shutting it down must free the memory; in a Local JupyterLab when
-jupyter_server and ipykernel are installed, in a container with `--image` on Docker with the NVIDIA
-runtime; each is skipped with a line saying why when its parts are missing. Exits 1 on any mismatch.
+exits. While the child holds its memory, the GPUs are also read as a remote host's are (nvidia-smi through
+one shell command, bench/gpu_smoke_remote.py) and must agree with NVML. Then the kernel lines
+(bench/gpu_smoke_kernels.py): a real kernel allocates on the GPU and must be named by its notebook file,
+and shutting it down must free the memory; in a Local JupyterLab when jupyter_server and ipykernel are
+installed, in a container with `--image` on Docker with the NVIDIA runtime; each is skipped with a line
+saying why when its parts are missing. Exits 1 on any mismatch.
 Run from the repository root: python bench/gpu_smoke.py [--gpu 0] [--seconds 5] [--mib 1024] [--image IMAGE]
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gpu_smoke_kernels import kernel_checks
+from bench.gpu_smoke_remote import remote_reading_checks
 from desktop.cuda_compat import cuda_warning, driver_cuda, image_cuda
 from desktop.gpu import GpuMonitor, GpuSample, Inventory, Nvml, container_of
 
@@ -192,6 +195,7 @@ def main() -> int:
     try:
         if report.check(status.startswith("OK"), f"a CUDA process could allocate {args.mib} MiB ({status})"):
             check_holder_seen(report, nvml, holder.pid, target.uuid, size, args.seconds)
+            remote_reading_checks(report, nvml, holder.pid)
         compare_with_smi(report, nvml)
     finally:
         if holder.stdin is not None:
