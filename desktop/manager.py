@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from desktop import reservations
 from desktop.adoption import Adoption
 from desktop.bounded import bounded
 from desktop.core.errors import (
@@ -39,9 +38,10 @@ from desktop.core.validation import validate_spec
 from desktop.engines.base import Engine, Found, last_lines
 from desktop.engines.readiness import wait_ready
 from desktop.gpu import Inventory
+from desktop.gpu_claims import GpuClaims
 from desktop.host_health import HostHealth
 from desktop.idle_stop import IdleStop
-from desktop.launch_checks import LaunchChecks, WarningListener
+from desktop.launch_checks import Checked, LaunchChecks, WarningListener
 from desktop.lease import Leases
 from desktop.notebook_edits import NotebookEdits, with_stable_port
 from desktop.notebook_kernels import NotebookKernels
@@ -103,7 +103,8 @@ class NotebookManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._engine_listeners: list[EngineListener] = []
         self._adoption = Adoption(self._rows, self.engines, self._leases, engine_timeout, self._watch_in_background)
-        self._checks = LaunchChecks(self._rows.list, self._engine, gpu_inventory, engine_timeout)
+        claims = GpuClaims(paths.leases_dir / "gpus")
+        self._checks = LaunchChecks(self._rows.list, self.engines.values, gpu_inventory, engine_timeout, claims)
         self.engine_problem: str | None = None  # this machine's Docker; remote hosts' in self.hosts
         self.hosts = HostHealth()
         self.secrets = secret_store or SecretStore(paths)
@@ -175,20 +176,23 @@ class NotebookManager:
         if spec.name in self._rows or spec.name in self._reserved:
             raise NotebookExists(spec.name)
         self._reserved.add(spec.name)  # before the first await: a second create() of this name fails above
+        checked = Checked()
         try:
             if await self._exists_elsewhere(spec):
                 raise NotebookExists(spec.name)
             if spec.uses_gpu and self._gpu_resolver is not None and on_this_machine(spec.engine):
                 await asyncio.to_thread(self._gpu_resolver, spec.gpus)  # a GPU that is not here: say so now
-            inventory, warnings = await self._checks.run(spec)  # a reserved GPU is refused before anything exists
+            checked = await self._checks.run(spec)  # a reserved GPU is refused before anything exists
             spec = await self._with_work_dir(spec)
+        except BaseException:
+            checked.release()
+            raise
         finally:
             self._reserved.discard(spec.name)
-        reservations.check_launch(spec, self._rows.list(), inventory)  # again with no await before the row
-        self._checks.warn(spec.name, warnings)
+        self._checks.warn(spec.name, checked.warnings)
         notebook = Notebook(spec=spec)
         self._rows.apply(notebook)
-        return await self._launch_task(notebook, wait, first=True, secrets=secrets)
+        return await self._launch_task(notebook, wait, first=True, secrets=secrets, checked=checked)
 
     async def start(self, name: str, *, wait: bool = True) -> Notebook:
         """Start a STOPPED or FAILED notebook again, with its spec and work folder, and a fresh token."""
@@ -197,12 +201,15 @@ class NotebookManager:
             raise LeaseHeld(f"'{name}' is being started or stopped by another Labdock window or command")
         if notebook.state.active:
             return notebook
-        inventory, warnings = await self._checks.run(notebook.spec)
-        spec = await self._with_work_dir(notebook.spec)
-        reservations.check_launch(spec, self._rows.list(), inventory)
-        self._checks.warn(name, warnings)
+        checked = await self._checks.run(notebook.spec)
+        try:
+            spec = await self._with_work_dir(notebook.spec)
+        except BaseException:
+            checked.release()
+            raise
+        self._checks.warn(name, checked.warnings)
         self._rows.apply(notebook, NotebookState.CREATING, spec=spec)
-        return await self._launch_task(notebook, wait, first=False)
+        return await self._launch_task(notebook, wait, first=False, checked=checked)
 
     async def _exists_elsewhere(self, spec: NotebookSpec) -> bool:
         """Another Labdock process may have made it: the engines and the remembered notebooks know.
@@ -228,9 +235,16 @@ class NotebookManager:
             raise NotebookExists(spec.name)
 
     async def _launch_task(
-        self, notebook: Notebook, wait: bool, first: bool, secrets: Mapping[str, str] | None = None
+        self,
+        notebook: Notebook,
+        wait: bool,
+        first: bool,
+        secrets: Mapping[str, str] | None = None,
+        checked: Checked | None = None,
     ) -> Notebook:
         task = self._spawn(notebook.name, self._launch(notebook, first, secrets))
+        if checked is not None:  # its GPU claim lasts until the launch ends (READY, FAILED or cancelled)
+            task.add_done_callback(lambda _: checked.release())
         if wait:
             await asyncio.wait([task])
             error = None if task.cancelled() else task.exception()
@@ -578,7 +592,7 @@ class NotebookManager:
     async def launch_warnings(self, spec: NotebookSpec) -> tuple[str, ...]:
         """What to tell the user before launching `spec` (GPUs shared with other notebooks, an image whose CUDA
         is newer than the driver); raises GpuReserved when the launch would break a reservation."""
-        return (await self._checks.run(spec))[1]
+        return await self._checks.preview(spec)
 
     # -- edit, duplicate, rename (desktop.notebook_edits); idle stop (desktop.idle_stop) ---------
 

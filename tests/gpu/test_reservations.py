@@ -4,6 +4,9 @@ notebook reserving GPU 0 makes a second launch (window or `labdock new`) fail wi
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from desktop.reservations import GpuReserved, availability, check_launch, gpu_id
 from desktop.services import build_services
 from desktop.store import Paths
 from tests.conftest import TEST_PREFIX, Engine, arun
-from tests.gpu.fake_cli import run_cli
+from tests.gpu.fake_cli import describe, run_cli
 from tests.gpu.fake_nvml import FakeNvml, make_gpus
 from tests.unit.fake_engine import FakeEngine
 
@@ -140,3 +143,41 @@ def test_exclusive_gpu_refuses_a_second_launch_for_real(
     assert not {"second", "third", "greedy"} & set(json.dumps(remembered).split('"'))
     assert not [c for c in docker_engine.client.containers.list(all=True) if c.name.startswith(TEST_PREFIX)]
     assert not any((labdock_home / "data" / "work" / name).exists() for name in ("second", "third", "greedy"))
+
+
+def _cli_process(fake: FakeNvml, *args: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "tests.gpu.fake_cli", describe(fake), *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.docker
+def test_two_processes_launching_at_once_never_break_a_reservation(
+    fake_nvml: FakeNvml, labdock_home: Path, docker_engine: Engine
+) -> None:
+    """`labdock new --exclusive` and a sharer of the same GPU, in two OS processes started together: each
+    round exactly one launches; the other is refused with the holder's name (either may win the race)."""
+    fake_nvml.gpus = make_gpus(2)
+    winners: list[str] = []
+    try:
+        for round_ in range(3):
+            reserve = _cli_process(
+                fake_nvml, "new", f"reserve-{round_}", "--gpu", "0", "--exclusive", "--engine", "local"
+            )
+            share = _cli_process(fake_nvml, "new", f"share-{round_}", "--gpu", "0", "--engine", "local")
+            done = {
+                name: (*proc.communicate(timeout=120), proc.returncode)
+                for name, proc in ((f"reserve-{round_}", reserve), (f"share-{round_}", share))
+            }
+            launched = [name for name, (_, _, rc) in done.items() if rc == 0]
+            assert len(launched) == 1, done
+            winners.extend(launched)
+            loser = next(name for name in done if name not in launched)
+            lines = done[loser][1].splitlines()
+            assert len(lines) == 1 and re.match(
+                rf"^labdock: GPU 0 is (reserved by|in use by) '{launched[0]}'", lines[0]
+            ), done
+            assert run_cli(fake_nvml, "stop", launched[0]).returncode == 0
+    finally:
+        run_cli(fake_nvml, "stop", "--all")
+    listed = run_cli(fake_nvml, "ls").stdout
+    assert all(name in listed for name in winners)
