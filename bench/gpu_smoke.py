@@ -242,7 +242,7 @@ def check_holder_seen(report: Report, nvml: Nvml, pid: int, uuid: str, size: int
     elapsed = time.monotonic() - started
     report.check(len(rounds) >= int(seconds) - 1, f"{len(rounds)} samples in {elapsed:.1f} s at 1 Hz")
     report.check(not any(s.lost for r in rounds for s in r), "no GPU reported lost")
-    history = monitor.history(uuid)
+    history = [sample for samples in rounds for sample in samples if sample.uuid == uuid]
     seen = [p for s in history for p in s.processes if p.pid == pid]
     others = sorted({(p.pid, p.memory) for s in history for p in s.processes if p.pid != pid})
     hint = "" if seen else f"; NVML listed {others} (another pid namespace?)"
