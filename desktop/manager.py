@@ -212,26 +212,17 @@ class NotebookManager:
         return await self._launch_task(notebook, wait, first=False, checked=checked)
 
     async def _exists_elsewhere(self, spec: NotebookSpec) -> bool:
-        """Another Labdock process may have made it: the engines and the remembered notebooks know.
-        An engine that does not answer matters only when the new notebook is to run on it."""
-        if spec.name in await asyncio.to_thread(self._store.load):
-            return True
-        for engine in self.engines.values():
-            try:
-                if any(found.spec.name == spec.name for found in await bounded(engine.find(), self.engine_timeout)):
-                    return True
-            except EngineUnavailable:
-                if engine.name == spec.engine:
-                    raise
-        return False
+        """Another Labdock process may have made it: the remembered notebooks (every engine's) and the
+        notebook's own engine know. No other engine is asked: each would be a round trip, over SSH for a
+        remote host (a hung one would hold this launch back), and a notebook there is remembered before
+        its server is made, under the lease that _check_still_free takes."""
+        found, remembered = await asyncio.gather(self._find(self._engine(spec)), asyncio.to_thread(self._store.load))
+        return spec.name in remembered or any(f.spec.name == spec.name for f in found)
 
     async def _check_still_free(self, spec: NotebookSpec) -> None:
         """Under the lease: a launch elsewhere holds the lease until it has remembered its notebook,
         so the store and the notebook's engine tell whether another process took the name meanwhile."""
-        found, remembered = await asyncio.gather(
-            bounded(self._engine(spec).find(), self.engine_timeout), asyncio.to_thread(self._store.load)
-        )
-        if any(f.spec.name == spec.name for f in found) or spec.name in remembered:
+        if await self._exists_elsewhere(spec):
             raise NotebookExists(spec.name)
 
     async def _launch_task(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from pathlib import Path
 
 import docker
@@ -11,6 +13,7 @@ import pytest
 from desktop.core.errors import InvalidSpec, NotebookExists
 from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
 from desktop.engines.readiness import http_status
+from desktop.engines.ssh_hosts import parse_host
 from desktop.rows import EventKind
 from desktop.services import Services, build_services
 from desktop.store import Paths
@@ -360,3 +363,26 @@ def test_restore_does_not_probe_servers_seen_answering(
 
     arun(first())
     arun(second())
+
+
+@pytest.mark.docker
+def test_a_launch_here_never_waits_on_a_remote_host(services: Services, images, docker_engine: Engine) -> None:
+    """A host whose SSH port accepts and then says nothing (a hung machine) is not asked when a notebook is
+    launched on this machine: its name is checked against the remembered notebooks and its own engine."""
+    accepted: list[socket.socket] = []
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        port = hung.getsockname()[1]
+        watcher = threading.Thread(target=lambda: accepted.append(hung.accept()[0]), daemon=True)
+        watcher.start()
+        services.add_host(parse_host(f"hung=127.0.0.1:{port}"))
+
+        async def scenario() -> None:
+            notebook = await services.manager.create(spec("here", images.plain))
+            assert notebook.state is NotebookState.READY, notebook.error
+            await services.manager.stop("here")
+            await services.manager.close()
+
+        arun(scenario(), timeout=120)
+        assert accepted == []
+    for connection in accepted:
+        connection.close()
