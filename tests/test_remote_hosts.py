@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from desktop.engines.remote_engine import DOCKER_SESSIONS
 from desktop.remote_gpus import over_ssh, read_remote_gpus
 from desktop.services import Services, build_services
 from desktop.store import Paths
+from desktop.ui.host_states import check_host
 from tests.conftest import Engine, arun, need, write_test_settings
 from tests.support import remote_host
 from tests.support.images import PLAIN_IMAGE
@@ -191,6 +193,9 @@ def test_a_lost_connection_and_a_host_going_away_recover_by_themselves(
         near = await manager.create(NotebookSpec("near", PLAIN_IMAGE, engine="local"))
         assert far.state is near.state is NotebookState.READY, (far.error, near.error)
         url, token = far.url or "", far.token
+        checked = await check_host(services.remotes[HOST])  # Preferences' Check
+        reachable = r"reachable · Docker \d+\.\S+ · (no GPU.*|\d+ GPUs?)"
+        assert checked.reachable and re.fullmatch(reachable, checked.text), checked
 
         assert remote.kill_connections() >= 1  # the SSH connection dies under the tunnel
         await eventually(lambda: answers(url, token), 15, "the tunnel after the connection was killed")
@@ -209,6 +214,8 @@ def test_a_lost_connection_and_a_host_going_away_recover_by_themselves(
         assert manager.engine_problem is None  # this machine's Docker is fine
         with pytest.raises(EngineUnavailable, match="unreachable"):
             await manager.stop("far")
+        checked = await check_host(services.remotes[HOST])
+        assert not checked.reachable and "\n" not in checked.text and checked.text, checked
         assert manager.get("far").state is NotebookState.READY
 
         remote.start_sshd()

@@ -112,12 +112,17 @@ class RemoteDockerEngine(DockerEngine):
 
     async def describe(self) -> str:
         try:
-            await self._call(lambda c: c.ping())
+            engine = await self.engine_version()
         except LabdockError as exc:
             return str(exc)
+        return f"{engine} on {self.link.host.name} ({self.link.host.target}, over SSH)"
+
+    async def engine_version(self) -> str:
+        """'Docker 27.1' as the host's engine answers now; raises LabdockError (the line why) when it cannot."""
+        await self._call(lambda c: c.ping())
         product = self._kind.product if self._kind else "Docker"
         version = self._kind.version if self._kind else ""
-        return f"{product} {version} on {self.link.host.name} ({self.link.host.target}, over SSH)"
+        return f"{product} {version}".strip()
 
     # -- launch ----------------------------------------------------------------------------------
 

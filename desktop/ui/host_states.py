@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from desktop.core.errors import InvalidSpec
+from desktop.core.errors import InvalidSpec, LabdockError
 from desktop.engines.remote_engine import RemoteDockerEngine
 from desktop.engines.ssh_hosts import RemoteHost, parse_host
 from desktop.remote_gpus import over_ssh, read_remote_gpus
@@ -73,11 +73,11 @@ def known_state(engine: RemoteDockerEngine, problem: str | None = None) -> HostS
 
 async def check_host(engine: RemoteDockerEngine) -> HostState:
     """Connect if need be, ask Docker there and count its GPUs (nvidia-smi); never raises."""
-    line = await engine.describe()  # 'Docker 20.10 on NAME (TARGET, over SSH)', or why not
     host = engine.link.host
-    answered = f" on {host.name} ({host.target}, over SSH)"
-    if engine.link.problem is not None or not line.endswith(answered):
-        return problem_state(engine.link.problem or line, host)
+    try:
+        version = await engine.engine_version()
+    except LabdockError as exc:
+        return problem_state(engine.link.problem or str(exc), host)
     report = await read_remote_gpus(over_ssh(engine.link))
     if report.problem:
         gpus = f"GPUs: {one_line(report.problem)}"
@@ -85,7 +85,7 @@ async def check_host(engine: RemoteDockerEngine) -> HostState:
         gpus = f"no GPU: {report.inventory.reason}" if report.inventory.reason else "no GPU"
     else:
         gpus = plural(len(report.inventory.gpus), "GPU")
-    return HostState(True, f"reachable · {line.removesuffix(answered)} · {gpus}")
+    return HostState(True, f"reachable · {version} · {gpus}")
 
 
 def host_rows(
