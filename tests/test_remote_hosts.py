@@ -228,6 +228,46 @@ def test_a_lost_connection_and_a_host_going_away_recover_by_themselves(
     arun(scenario())
 
 
+def test_docker_stopping_on_the_host_is_said_in_one_line_and_the_notebook_comes_back_stopped(
+    request: pytest.FixtureRequest, remote: remote_host.RemoteHost
+) -> None:
+    """SSH stays up while the host's Docker engine stops (its containers with it): the host's rows are kept
+    and shown unreachable with Docker's own reason, a stop says so in one line, this machine's Docker is not
+    blamed; once the engine is back, the notebook shows STOPPED (its container ended) and starts again."""
+    if reported_outside(request):
+        return
+
+    async def scenario() -> None:
+        services = build_services(Paths.default())
+        manager = services.manager
+        far = await manager.create(NotebookSpec("far", PLAIN_IMAGE, engine=HOST, network_mode=NetworkMode.HOST))
+        assert far.state is NotebookState.READY, far.error
+
+        remote.stop_dockerd()
+        await eventually(lambda: _down(services), 20, "the host shown as unreachable")
+        problem = manager.hosts.problem(HOST) or ""
+        assert problem.startswith(f"Docker on '{HOST}' does not answer: "), problem  # then Docker's own words
+        assert "Is the docker daemon running?" in problem and "\n" not in problem, problem
+        assert manager.get("far").state is NotebookState.READY  # kept as it was, shown as unreachable
+        assert manager.engine_problem is None  # this machine's Docker is fine
+        with pytest.raises(EngineUnavailable) as stopping:
+            await manager.stop("far")
+        assert str(stopping.value) == problem
+        checked = await check_host(services.remotes[HOST])
+        assert not checked.reachable and checked.text == problem, checked
+
+        remote.start_dockerd()
+        await eventually(lambda: _up(services), 30, "the host's Docker back")
+        assert manager.get("far").state is NotebookState.STOPPED  # its container ended with the engine
+        again = await manager.start("far")
+        assert again.state is NotebookState.READY, again.error
+        assert await answers(again.url or "", again.token)
+        await manager.stop("far")
+        await manager.close()
+
+    arun(scenario())
+
+
 def _docker_sessions(remote: remote_host.RemoteHost) -> list[int]:
     found = []
     for pid in remote.session_processes():

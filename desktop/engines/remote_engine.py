@@ -35,6 +35,8 @@ from desktop.engines.ssh_link import HostFacts, SshLink
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DOCKER_SESSIONS = 6
+DOCKER_VERSION = "docker version --format '{{.Server.Version}}'"
+DOCKER_DOWN_PROBE_S = 10.0
 HOST_MODE_PORTS = (20000, 32767)  # below Linux's ephemeral range, where outgoing connections take ports
 _LOOPBACK_URL = re.compile(r"^http://127\.0\.0\.1:(\d+)/$")
 LISTEN = "0A"  # the TCP state of a listening socket in /proc/net/tcp
@@ -103,7 +105,21 @@ class RemoteDockerEngine(DockerEngine):
         except (EngineUnavailable, EngineTimeout) as exc:
             if self.link.problem is not None:  # the connection went: that is the reason to give
                 raise EngineUnavailable(self.link.problem) from exc
+            if isinstance(exc, EngineUnavailable) and (why := await self._docker_down()) is not None:
+                raise EngineUnavailable(why) from exc
             raise
+
+    async def _docker_down(self) -> str | None:
+        """With SSH up, a Docker connection that closes unanswered is `docker system dial-stdio` failing there,
+        usually because the engine is stopped: the docker CLI on the host says why, in Docker's own words."""
+        try:
+            out = await self.link.run(DOCKER_VERSION, timeout=DOCKER_DOWN_PROBE_S)
+        except LabdockError:
+            return None
+        said = [line.strip() for line in out.stderr.splitlines() if line.strip()]
+        if out.exit_status == 0 or not said:
+            return None  # it answers: the failure was something else, already said
+        return f"Docker on '{self.name}' does not answer: {said[-1]}"
 
     def _use(self, facts: HostFacts) -> None:
         uid = container_uid(facts.uid)

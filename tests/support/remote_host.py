@@ -326,6 +326,27 @@ class RemoteHost:
         _ip("link", "set", vlocal, "up")
         _wait_for(lambda: "state UP" in _link(vlocal), WAIT_S, f"{vlocal} to come up")
 
+    def stop_dockerd(self, timeout: float = 60.0) -> None:
+        """Stop the host's Docker engine as `systemctl stop docker` does: SIGTERM, and its containers stop
+        with it (no live-restore). sshd and the SSH connections stay up."""
+        data_root = _data_root(self.index)
+        pid = _dockerd_pid(data_root)
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        _reap_started(pid)
+        _wait_for(lambda: _gone(pid) and _dockerd_pid(data_root) is None, timeout, "the host's dockerd to stop")
+
+    def start_dockerd(self, timeout: float = 60.0) -> None:
+        """Start the host's Docker engine again (same data root, socket and bridge); waits until it answers."""
+        data_root = _data_root(self.index)
+        if _dockerd_pid(data_root) is not None:
+            return
+        exec_root = Path(self.docker_url.removeprefix("unix://")).parent
+        cmd = [_nsenter(), f"--net={self.netns}", *dockerd_command(data_root, exec_root, bridge=RBR)]
+        process = spawn_dockerd(cmd, self.docker_url, timeout, CACHE_DIR / f"remote-dockerd-restarted-{self.index}.log")
+        _started[process.pid] = process
+
     def docker(self, timeout: int = 60) -> docker.DockerClient:
         """A client of the remote dockerd's socket directly, not over SSH (for assertions)."""
         return docker.DockerClient(base_url=self.docker_url, timeout=timeout)
@@ -342,7 +363,17 @@ def install_ssh_configs(hosts: Sequence[RemoteHost], home: Path) -> Path:
     return config
 
 
-_started: dict[int, subprocess.Popen[bytes]] = {}  # sshds this process started, reaped when stopped
+_started: dict[int, subprocess.Popen[bytes]] = {}  # sshds and dockerds this process started, reaped when stopped
+
+
+def _dockerd_pid(data_root: Path) -> int | None:
+    """The pid of the dockerd holding that data root, if one runs (its pidfile, checked against /proc)."""
+    try:
+        pid = int((data_root / "dockerd.pid").read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except (OSError, ValueError):
+        return None
+    return pid if command.endswith(b"dockerd") and not _gone(pid) else None
 
 
 def _reap_started(pid: int) -> None:
@@ -666,6 +697,7 @@ def _tear_down(side: _Side) -> None:
     """What _bring_up made, the containers aside (removed before, all sides at once)."""
     if side.daemon is not None:
         netns._stop(side.daemon)
+    stop_leftover(_data_root(side.index))  # one a test started again after stopping the first
     if side.sshd is not None:
         netns._stop(side.sshd)
     if side.remote is not None:
