@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.errors import EngineUnavailable
-from desktop.core.models import NetworkMode, NotebookSpec, NotebookState
+from desktop.core.models import NetworkMode, Notebook, NotebookSpec, NotebookState
 from desktop.engines.readiness import http_status
 from desktop.engines.remote_engine import DOCKER_SESSIONS
 from desktop.remote_gpus import over_ssh, read_remote_gpus
@@ -125,6 +125,13 @@ def labdock(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str
     )
 
 
+async def launched_there(name: str = "far") -> tuple[Services, Notebook]:
+    """Services from the test's Labdock home, and a notebook launched on the host in host network mode."""
+    services = build_services(Paths.default())
+    spec = NotebookSpec(name, PLAIN_IMAGE, engine=HOST, network_mode=NetworkMode.HOST)
+    return services, await services.manager.create(spec)
+
+
 # -- the cases ----------------------------------------------------------------------------------------
 
 
@@ -185,9 +192,8 @@ def test_a_lost_connection_and_a_host_going_away_recover_by_themselves(
         return
 
     async def scenario() -> None:
-        services = build_services(Paths.default())
+        services, far = await launched_there()
         manager = services.manager
-        far = await manager.create(NotebookSpec("far", PLAIN_IMAGE, engine=HOST, network_mode=NetworkMode.HOST))
         # This machine's notebook: a Local one (a container of the outer engine would listen on the loopback
         # of the machine's own namespace, which this run's namespace does not share).
         near = await manager.create(NotebookSpec("near", PLAIN_IMAGE, engine="local"))
@@ -238,9 +244,8 @@ def test_docker_stopping_on_the_host_is_said_in_one_line_and_the_notebook_comes_
         return
 
     async def scenario() -> None:
-        services = build_services(Paths.default())
+        services, far = await launched_there()
         manager = services.manager
-        far = await manager.create(NotebookSpec("far", PLAIN_IMAGE, engine=HOST, network_mode=NetworkMode.HOST))
         assert far.state is NotebookState.READY, far.error
 
         remote.stop_dockerd()
