@@ -29,6 +29,7 @@ from desktop.remote_gpus import over_ssh, read_remote_gpus
 from desktop.services import Services, build_services
 from desktop.store import Paths
 from desktop.ui.host_states import check_host
+from desktop.ui.usage_feed import UsageFeed
 from tests.conftest import Engine, arun, need, write_test_settings
 from tests.support import remote_host
 from tests.support.images import PLAIN_IMAGE
@@ -148,6 +149,16 @@ def test_a_notebook_on_the_host_runs_code_through_the_tunnel_and_is_adopted_afte
             first.manager.create(NotebookSpec("beside", PLAIN_IMAGE, engine=HOST, cpus=1, memory_bytes=1 << 30)),
         )
         assert notebook.state is beside.state is NotebookState.READY, (notebook.error, beside.error)
+        feed = UsageFeed(first.manager, lambda usage: None)  # the table's CPU and memory columns
+        for _ in range(2):  # CPU % takes two readings of the host's counters
+            await feed.sample_once()
+            await feed.remote_readings()
+            await asyncio.sleep(0.5)
+        usage = await feed.sample_once(remote=False)
+        feed.stop()
+        assert set(usage) == {"far", "beside"}, usage
+        assert usage["beside"].limit == 1 << 30 and usage["far"].limit is None
+        assert all(u.cpu_percent is not None and (u.memory or 0) > 20 << 20 for u in usage.values()), usage
         await first.manager.remove("beside", delete_work=True)
         url, token, container_id = notebook.url or "", notebook.token or "", notebook.container_id or ""
         assert url.startswith("http://127.0.0.1:")

@@ -194,6 +194,11 @@ class UsageSampler:
         for pid, name in local.items():
             counters[name] = (f"pid:{pid}", process_tree_counters(pid, self.finder.proc_root))
         self.finder.forget_except(set(containers))
+        return self.usage(counters, now)
+
+    def usage(self, counters: Mapping[str, tuple[str, Counters]], now: int) -> dict[str, Usage]:
+        """name -> (server id, its counters read at `now`) -> Usage; CPU % against this sampler's previous
+        reading of the same server. `now` is in ns of one clock per sampler (a remote host's own, for its)."""
         usage: dict[str, Usage] = {}
         last, self._last = self._last, {}
         for name, (server, found) in counters.items():
