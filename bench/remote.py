@@ -13,7 +13,8 @@ through the user's ~/.ssh/config (as tests/test_remote_hosts.py does).
   it), through Labdock's tunnel, against the same loop run on the host itself (in its network namespace,
   against the port the container is published on there); both loops run in a process of their own.
 - 5 hosts x 20 notebooks: real JupyterLab containers launched through Labdock in batches; then the wall time
-  of manager.refresh() in a fresh process's services, and the window's event-loop stalls (bench/ui_probe.py
+  of manager.refresh() in a fresh process's services, of each host's CPU and memory reading (one SSH command
+  for its 20 notebooks), and the window's event-loop stalls (bench/ui_probe.py
   `hosts`) while it adopts the 100 rows and then refreshes them every 3 s.
 """
 
@@ -43,8 +44,10 @@ from desktop.engines.container_spec import CONTAINER_PORT, published_port
 from desktop.engines.readiness import http_status
 from desktop.engines.remote_engine import RemoteDockerEngine
 from desktop.manager import NotebookManager
+from desktop.remote_gpus import over_ssh
 from desktop.rows import NotebookEvent
 from desktop.services import build_services
+from desktop.ui.remote_usage import HostUsage
 from desktop.ui.resource_usage import UsageSampler
 from tests.support import remote_host
 from tests.support.images import PLAIN_IMAGE
@@ -57,6 +60,7 @@ BATCH = 10  # notebooks launched at once (two per host)
 CALLS = 100  # REST calls per timing loop; each side's loop runs ROUNDS times, interleaved
 ROUNDS = 3
 REFRESHES = 20
+USAGE_READS = 10
 WATCH_S = 30
 RUN_TIMEOUT_S = 1800
 MEMORY_CAP = 0.8  # stop launching before the machine's RAM is this full
@@ -167,6 +171,16 @@ def figures(data: dict[str, Any]) -> list[Figure]:
             f"`docker system dial-stdio` sessions held open by Labdock on each host after its {PER_HOST} launches "
             f"there (most of the {HOSTS} hosts; {many['sessions_mib']:.0f} MiB of those processes on it); sshd "
             f"allows 10 per connection by default (MaxSessions), the bench's hosts {MAX_SESSIONS}",
+        ),
+        Figure(
+            f"{table}: CPU and memory reading per host",
+            f"{many['usage_read_median_ms']:.0f} ms",
+            "400 ms",
+            many["usage_read_median_ms"] <= 400,
+            f"one shell command over SSH reads a host's {PER_HOST} notebooks' cgroup files (the window does it "
+            f"every 4 s per host, never waited for); median of {USAGE_READS} per host, p95 "
+            f"{many['usage_read_p95_ms']:.0f} ms; {many['usage_read_fewest']} of {PER_HOST} with CPU % and memory on "
+            "the least complete host",
         ),
         Figure(
             f"{table}: memory",
@@ -417,6 +431,7 @@ async def measure_many(hosts: list[remote_host.RemoteHost], image: str) -> dict[
         began = time.perf_counter()
         assert await manager.refresh()
         times.append((time.perf_counter() - began) * 1000)
+    usage = await measure_usage_reads(manager, hosts)
     await manager.close()
     await asyncio.sleep(5)  # let the servers settle after their start before memory is read
     memory_gib = (available_before - mem_available()) / 2**30
@@ -433,6 +448,28 @@ async def measure_many(hosts: list[remote_host.RemoteHost], image: str) -> dict[
         "refresh_p95_ms": percentile(times, 95),
         "memory_gib": memory_gib,
         "containers_gib": containers_memory(ids) / 2**30,
+        **usage,
+    }
+
+
+async def measure_usage_reads(manager: NotebookManager, hosts: list[remote_host.RemoteHost]) -> dict[str, Any]:
+    """The window's CPU and memory reading of each host (desktop.ui.remote_usage), USAGE_READS times each."""
+    times, complete = [], []
+    for host in hosts:
+        engine = manager.engines[host.alias]
+        assert isinstance(engine, RemoteDockerEngine)
+        servers = {n.container_id: n.name for n in manager.list() if n.engine == host.alias and n.container_id}
+        reader = HostUsage(over_ssh(engine.link))
+        for _ in range(USAGE_READS):
+            began = time.perf_counter()
+            usage = await reader.read(servers)
+            times.append((time.perf_counter() - began) * 1000)
+            await asyncio.sleep(0.2)
+        complete.append(sum(1 for u in usage.values() if u.cpu_percent is not None and u.memory))
+    return {
+        "usage_read_median_ms": median(times),
+        "usage_read_p95_ms": percentile(times, 95),
+        "usage_read_fewest": min(complete),
     }
 
 
