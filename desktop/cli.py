@@ -24,6 +24,7 @@ from desktop.engines import profiles
 from desktop.engines.ssh_hosts import host_label
 from desktop.manager import NotebookManager, Removed
 from desktop.services import Services, build_services
+from desktop.store import SpecStore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -163,7 +164,7 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
         if spec is not None:
             spec = validate_spec(cli_options.with_settings(spec, args, services.settings))
         secrets = cli_options.read_secrets(getattr(args, "secret", []))  # before Docker is asked
-        if not await manager.refresh():
+        if not await manager.refresh(await asyncio.to_thread(_engines_for, args, spec, services)):
             _without_docker(args, manager, spec)
         if args.command == "new":
             assert spec is not None
@@ -214,6 +215,18 @@ async def _run(args: argparse.Namespace, services: Services) -> int:
         return 0
     finally:
         await manager.close()
+
+
+def _engines_for(args: argparse.Namespace, spec: NotebookSpec | None, services: Services) -> set[str] | None:
+    """The engines a command needs answers from: a new notebook's, or the named notebook's as remembered, so
+    a host that hangs holds back only the commands about it (and the listings); None: every engine."""
+    if spec is not None:
+        return {spec.engine}
+    name = getattr(args, "name", None)
+    if args.command in ("ls", "hosts", "gpu") or not isinstance(name, str):
+        return None
+    remembered = SpecStore(services.paths).load().get(name)
+    return {remembered.engine} if remembered is not None else None
 
 
 def _without_docker(args: argparse.Namespace, manager: NotebookManager, spec: NotebookSpec | None) -> None:

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -481,23 +481,25 @@ class NotebookManager:
 
     # -- restore -------------------------------------------------------------------------------
 
-    async def refresh(self) -> bool:
+    async def refresh(self, engines: Collection[str] | None = None) -> bool:
         """restore(), for a timer: engine trouble is recorded (engine listeners hear of it) instead of
         raised, rows are kept meanwhile, and the next call that reaches the engine recovers."""
         try:
-            await self.restore()
+            await self.restore(engines)
         except EngineUnavailable as exc:
             self._engine_health(str(exc))
             return False
         self._engine_health(None)
         return True
 
-    async def restore(self) -> None:
+    async def restore(self, only: Collection[str] | None = None) -> None:
         """Adopt this installation's servers and remembered notebooks; safe to call again to catch up
         with changes made elsewhere (another Labdock, `docker kill`). What to do is decided by
-        `reconcile`; only a server no live process holds the lease of is ever removed."""
+        `reconcile`; only a server no live process holds the lease of is ever removed. `only`: the engines
+        to ask (a command about one notebook need not wait for every host); the others' rows stay as
+        they are."""
         revisions = self._rows.revisions()  # a row that changes while the engines answer is left for next time
-        engines = list(self.engines.values())
+        engines = [engine for engine in self.engines.values() if only is None or engine.name in only]
         results = await asyncio.gather(*(self._find(engine) for engine in engines), return_exceptions=True)
         found: dict[str, Found] = {}
         unavailable: dict[str, EngineUnavailable] = {}
@@ -520,8 +522,10 @@ class NotebookManager:
             )
             for nb in self._rows.list()
         }
-        facts = Facts(found, frozenset(unavailable), remembered, frozenset(answered), leased)
-        adopted = await self._adoption.carry_out(reconcile(known, facts, frozenset(self.engines)))
+        not_asked = frozenset(self.engines) - {engine.name for engine in engines}
+        facts = Facts(found, frozenset(unavailable) | not_asked, remembered, frozenset(answered), leased)
+        asked = frozenset(self.engines) - not_asked
+        adopted = await self._adoption.carry_out(reconcile(known, facts, asked))
         await self._remember_answered(*adopted)
         remote = [engine.name for engine in engines if not on_this_machine(engine.name)]
         self.hosts.update(remote, {name: str(exc) for name, exc in unavailable.items() if name in remote})
