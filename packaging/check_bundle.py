@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from xtools import XError, close_window, find_window, session_processes, xprop, xvfb
+from xtools import XError, app_window, close_window, session_processes, xvfb
 
 HERE = Path(__file__).resolve().parent
 WINDOW_TIMEOUT_S = 60.0
@@ -74,21 +74,8 @@ def run_once(exe: Path, display: str) -> float:
         start = time.monotonic()
         app = subprocess.Popen([str(exe)], env=app_env(display, home), stdout=log, stderr=log, start_new_session=True)
         try:
-            window = None
-            while window is None:
-                if app.poll() is not None:
-                    raise CheckFailed(f"the app exited with {app.returncode} before showing its window")
-                if time.monotonic() - start > WINDOW_TIMEOUT_S:
-                    raise CheckFailed(f"no Labdock window within {WINDOW_TIMEOUT_S:.0f} s")
-                window = find_window(display, "^Labdock")
-                if window is None:
-                    time.sleep(0.01)
+            window = app_window(display, app, "^Labdock", start, WINDOW_TIMEOUT_S, EXPECTED_WM_CLASS)
             shown = time.monotonic() - start
-            wm_class = xprop(display, window, "WM_CLASS")
-            if EXPECTED_WM_CLASS not in wm_class:
-                raise CheckFailed(f"unexpected {wm_class} (desktop_entry.WM_CLASS must match)")
-            if "_NET_WM_ICON(CARDINAL)" not in xprop(display, window, "_NET_WM_ICON"):
-                raise CheckFailed("the window has no icon: the bundle's resources/ folder was not found")
             close_window(display, window)
             try:
                 code = app.wait(EXIT_TIMEOUT_S)

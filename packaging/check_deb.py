@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 import docker  # noqa: E402  (the repository's environment: scripts/setup)
 from deb_target import PACKAGE, CheckFailed, FreshRoot, Target, run  # noqa: E402
-from xtools import XError, close_window, find_window, screenshot, session_processes, xdotool, xprop, xvfb  # noqa: E402
+from xtools import XError, app_window, close_window, find_window, screenshot, session_processes, xdotool, xvfb  # noqa: E402
 
 from tests.support import images  # noqa: E402
 from tests.support.dockerd import Daemon, existing_engine, start_private  # noqa: E402
@@ -304,20 +304,8 @@ def run_once(
 def show_tab(display: str, app: subprocess.Popen[bytes], lab_url: str, number: int) -> tuple[float, float]:
     """Wait for the window, open the notebook's tab with Ctrl+O, see JupyterLab run and paint in it."""
     start = time.monotonic()
-    window = None
-    while window is None:
-        if app.poll() is not None:
-            raise CheckFailed(f"the app exited with {app.returncode} before showing its window")
-        if time.monotonic() - start > WINDOW_TIMEOUT_S:
-            raise CheckFailed(f"no Labdock window within {WINDOW_TIMEOUT_S:.0f} s")
-        window = find_window(display, "^Labdock$")
-        time.sleep(0.02)
+    window = app_window(display, app, "^Labdock$", start, WINDOW_TIMEOUT_S, EXPECTED_WM_CLASS)
     shown = time.monotonic() - start
-    wm_class = xprop(display, window, "WM_CLASS")
-    if EXPECTED_WM_CLASS not in wm_class:
-        raise CheckFailed(f"unexpected {wm_class}: StartupWMClass of the menu entry must match")
-    if "_NET_WM_ICON(CARDINAL)" not in xprop(display, window, "_NET_WM_ICON"):
-        raise CheckFailed("the window has no icon")
     screenshot(display, OUT / f"run-{number}-window.png")
     # The row is selected once the app has adopted the running notebook; until then Ctrl+O does nothing.
     opened = time.monotonic()

@@ -134,6 +134,25 @@ def xprop(display: str, window: int, prop: str) -> str:
     return _run(display, "xprop", "-id", str(window), prop).stdout.strip()
 
 
+def app_window(
+    display: str, app: subprocess.Popen[bytes], name_regex: str, started: float, timeout: float, wm_class: str
+) -> int:
+    """The app's window once mapped, checked to carry `wm_class` (what the menu entry's StartupWMClass names)
+    and an icon; XError with the one line why not (the app exited, no window in time, either property)."""
+    while (window := find_window(display, name_regex)) is None:
+        if app.poll() is not None:
+            raise XError(f"the app exited with {app.returncode} before showing its window")
+        if time.monotonic() - started > timeout:
+            raise XError(f"no Labdock window within {timeout:.0f} s")
+        time.sleep(0.01)
+    found = xprop(display, window, "WM_CLASS")
+    if wm_class not in found:
+        raise XError(f"unexpected {found}: StartupWMClass of the menu entry (desktop_entry.WM_CLASS) must match")
+    if "_NET_WM_ICON(CARDINAL)" not in xprop(display, window, "_NET_WM_ICON"):
+        raise XError("the window has no icon: the app's resources/ folder was not found")
+    return window
+
+
 def xdotool(display: str, *args: str) -> None:
     done = _run(display, "xdotool", *args)
     if done.returncode != 0:
