@@ -522,7 +522,7 @@ class NotebookManager:
             )
             for nb in self._rows.list()
         }
-        not_asked = frozenset(self.engines) - {engine.name for engine in engines}
+        not_asked = frozenset(name for name in self.engines if only is not None and name not in only)
         facts = Facts(found, frozenset(unavailable) | not_asked, remembered, frozenset(answered), leased)
         asked = frozenset(self.engines) - not_asked
         adopted = await self._adoption.carry_out(reconcile(known, facts, asked))
