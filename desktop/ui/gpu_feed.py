@@ -17,6 +17,7 @@ from desktop.core.errors import LabdockError
 from desktop.gpu import OTHER, GpuMonitor, GpuSample, GpuUsage, GpuUser, Nvml
 from desktop.kernels import GpuLine
 from desktop.manager import NotebookManager
+from desktop.ui.feed import Feed
 
 log = logging.getLogger(__name__)
 Listener = Callable[[tuple[GpuSample, ...], GpuUsage], None]
@@ -43,38 +44,22 @@ def usage_from_lines(lines: Iterable[GpuLine]) -> GpuUsage:
     return GpuUsage(per_notebook, ranked)
 
 
-class GpuFeed:
+class GpuFeed(Feed[Listener]):
     """Start with start(); stop() cancels the sampling task (the window calls it when it closes)."""
 
     def __init__(self, nvml: Nvml, manager: NotebookManager) -> None:
+        super().__init__()
         self.nvml = nvml
         self.manager = manager
         self.interval = 1.0
         self.usage = GpuUsage()
         self.samples: tuple[GpuSample, ...] = ()
         self.lines: tuple[GpuLine, ...] = ()
-        self._listeners: list[Listener] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     def start(self, interval: float) -> None:
         """(Re)start sampling every `interval` seconds."""
-        self.stop()
         self.interval = interval if interval > 0 else 1.0
-        monitor = GpuMonitor(self.nvml, self.interval)
-        self._task = asyncio.ensure_future(self._run(monitor))
-
-    def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
+        self._begin(self._run(GpuMonitor(self.nvml, self.interval)))
 
     async def _run(self, monitor: GpuMonitor) -> None:
         try:

@@ -22,6 +22,7 @@ from desktop.engines.remote_engine import RemoteDockerEngine
 from desktop.gpu import OTHER, GpuUser, Inventory
 from desktop.manager import NotebookManager
 from desktop.remote_gpus import RemoteGpuReport, over_ssh, read_remote_gpus
+from desktop.ui.feed import Feed
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 3.0  # an SSH round trip and two nvidia-smi runs per host: not every second
@@ -84,7 +85,7 @@ def host_users(name: str, report: RemoteGpuReport, notebooks: Iterable[Notebook]
 Listener = Callable[[tuple[HostGpus, ...]], None]
 
 
-class RemoteGpuFeed:
+class RemoteGpuFeed(Feed[Listener]):
     """start() ticks every `interval` seconds until stop(); tick() is one round (tests call it directly)."""
 
     def __init__(
@@ -97,6 +98,7 @@ class RemoteGpuFeed:
         retry_s: float = RETRY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.remotes = remotes
         self.manager = manager
         self.reader = reader
@@ -107,25 +109,12 @@ class RemoteGpuFeed:
         self._engines: dict[str, RemoteDockerEngine] = {}  # the engine each host's state was read from
         self._polls: dict[str, asyncio.Task[None]] = {}
         self._tried: dict[str, float] = {}
-        self._listeners: list[Listener] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        self.stop()
-        self._task = asyncio.ensure_future(self._run())
+        self._begin(self._run())
 
     def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
+        super().stop()
         for poll in self._polls.values():
             poll.cancel()
         self._polls.clear()

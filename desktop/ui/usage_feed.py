@@ -16,6 +16,7 @@ from desktop.engines.remote_engine import RemoteDockerEngine
 from desktop.kernels import LOCAL_PREFIX
 from desktop.manager import NotebookManager
 from desktop.remote_gpus import over_ssh
+from desktop.ui.feed import Feed
 from desktop.ui.remote_usage import HostUsage
 from desktop.ui.resource_usage import Usage, UsageSampler
 
@@ -24,34 +25,28 @@ INTERVAL = 2.0
 REMOTE_EVERY = 2  # rounds: a remote host is read every 4 s, one SSH command each time
 
 
-class UsageFeed:
+class UsageFeed(Feed[Callable[[dict[str, Usage]], None]]):
     def __init__(
         self,
         manager: NotebookManager,
         listener: Callable[[dict[str, Usage]], None],
         sampler: UsageSampler | None = None,
     ) -> None:
+        super().__init__()
         self.manager = manager
-        self.listener = listener
+        self.subscribe(listener)
         self.sampler = sampler or UsageSampler()
-        self._task: asyncio.Task[None] | None = None
         self._hosts: dict[str, HostUsage] = {}
         self._host_usage: dict[str, dict[str, Usage]] = {}  # host -> notebook -> its latest figures
         self._reading: dict[str, asyncio.Task[None]] = {}
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
     def start(self, interval: float = INTERVAL) -> None:
-        self.stop()
-        self._task = asyncio.ensure_future(self._run(interval))
+        self._begin(self._run(interval))
 
     def stop(self) -> None:
-        task, self._task = self._task, None
-        for pending in [task, *self._reading.values()]:
-            if pending is not None and not pending.done():
-                pending.cancel()
+        super().stop()
+        for reading in self._reading.values():
+            reading.cancel()
         self._reading.clear()
 
     def _servers(self) -> tuple[dict[str, str], dict[int, str], dict[str, dict[str, str]]]:
@@ -88,7 +83,8 @@ class UsageFeed:
         for host, servers in far.items():
             latest = self._host_usage.get(host, {})
             usage.update({name: latest[name] for name in servers.values() if name in latest})
-        self.listener(usage)
+        for listener in list(self._listeners):
+            listener(usage)
         return usage
 
     async def remote_readings(self) -> None:
