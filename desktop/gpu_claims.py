@@ -74,9 +74,11 @@ class GpuClaims:
 
     @contextlib.asynccontextmanager
     async def locked(self, engine: str) -> AsyncIterator[ClaimsLocked]:
-        """Hold `engine`'s machine's lock; raises LeaseHeld after LOCK_WAIT_S."""
+        """Hold `engine`'s machine's lock; LeaseHeld, in one line, after LOCK_WAIT_S."""
         machine = machine_of(engine)
-        async with self._locks.hold(f"gpus of {machine}", wait=LOCK_WAIT_S):
+        self.folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the leases folder: the user's own
+        busy = f"another Labdock window or command has been checking the GPUs of {machine} for {LOCK_WAIT_S:g} s"
+        async with self._locks.hold(f"gpus of {machine}", LOCK_WAIT_S, f"{busy}; try again"):
             yield ClaimsLocked(self.folder, machine, tuple(self._live_claims(machine)))
 
     def _live_claims(self, machine: str) -> list[Notebook]:

@@ -63,14 +63,16 @@ class Leases:
         return False
 
     @contextlib.asynccontextmanager
-    async def hold(self, name: str, wait: float | None = None) -> AsyncIterator[None]:
+    async def hold(self, name: str, wait: float | None = None, busy: str | None = None) -> AsyncIterator[None]:
         """Hold the lease for the block. Waits up to `wait` seconds for another holder (None: for
-        as long as it takes; 0: not at all), polling so the wait stays cancellable; raises LeaseHeld."""
+        as long as it takes; 0: not at all), polling so the wait stays cancellable; raises LeaseHeld
+        (saying `busy`, else that another Labdock is working on `name`)."""
         loop = asyncio.get_running_loop()
         deadline = None if wait is None else loop.time() + wait
         while (fd := self.try_take(name)) is None:
             if deadline is not None and loop.time() >= deadline:
-                raise LeaseHeld(f"another Labdock window or command is working on '{name}' right now; try again")
+                busy = busy or f"another Labdock window or command is working on '{name}' right now; try again"
+                raise LeaseHeld(busy)
             await asyncio.sleep(POLL_INTERVAL)
         try:
             yield

@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from desktop import gpu_claims
+from desktop.core.errors import LeaseHeld
 from desktop.core.models import NotebookSpec
 from desktop.gpu_claims import GpuClaims
 from tests.conftest import arun
@@ -109,3 +114,20 @@ def test_a_released_claim_is_gone(tmp_path: Path) -> None:
 
     arun(claim_and_release(), timeout=30)
     assert seen(claims, "docker") == [] and not list((tmp_path / "gpus").glob("*.claim"))
+
+
+def test_a_lock_held_too_long_is_said_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gpu_claims, "LOCK_WAIT_S", 0.3)
+    leases = tmp_path / "config" / "leases"
+    claims = GpuClaims(leases / "gpus")
+    process = holder(leases / "gpus", "vision-2")  # inside its lock until told
+    try:
+        with pytest.raises(LeaseHeld) as held:
+            seen(claims, "local")
+        assert str(held.value) == (
+            "another Labdock window or command has been checking the GPUs of this machine for 0.3 s; try again"
+        )
+        assert stat.S_IMODE(leases.stat().st_mode) == 0o700  # claims carry specs: the user's folder only
+    finally:
+        process.kill()
+        process.wait()
