@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_PREFIX, Engine, write_test_settings
+from tests.support.hung_host import hung_port
 
 pytestmark = pytest.mark.docker
 
@@ -106,10 +105,8 @@ def test_duplicate_name(labdock_home: Path, images) -> None:
 def test_commands_about_a_notebook_here_never_wait_for_a_hung_host(labdock_home: Path, images) -> None:
     """A host whose SSH port accepts and then says nothing: `new`, `url` and `stop` of a notebook on this
     machine never connect to it; `ls` does (it lists every host), and says in one line why it could not."""
-    connections: list[socket.socket] = []
-    with socket.create_server(("127.0.0.1", 0)) as hung:
-        threading.Thread(target=lambda: connections.extend(iter(lambda: hung.accept()[0], None)), daemon=True).start()
-        write_test_settings(labdock_home, remote_hosts=[f"hung=127.0.0.1:{hung.getsockname()[1]}"])
+    with hung_port() as (port, connections):
+        write_test_settings(labdock_home, remote_hosts=[f"hung=127.0.0.1:{port}"])
         made = labdock("new", "here", "--image", images.plain)
         assert made.returncode == 0, made.stderr
         assert labdock("url", "here").stdout.startswith("http://127.0.0.1:")
@@ -120,5 +117,3 @@ def test_commands_about_a_notebook_here_never_wait_for_a_hung_host(labdock_home:
         assert len(said) == 1 and said[0].startswith("labdock: warning: host 'hung'"), listed.stderr
         assert len(connections) >= 1
         assert labdock("stop", "here").returncode == 0
-    for connection in connections:
-        connection.close()

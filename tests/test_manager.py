@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from pathlib import Path
 
 import docker
@@ -18,6 +16,7 @@ from desktop.rows import EventKind
 from desktop.services import Services, build_services
 from desktop.store import Paths
 from tests.conftest import TEST_PREFIX, Engine, arun
+from tests.support.hung_host import hung_port
 
 pytestmark = pytest.mark.docker
 
@@ -369,11 +368,7 @@ def test_restore_does_not_probe_servers_seen_answering(
 def test_a_launch_here_never_waits_on_a_remote_host(services: Services, images, docker_engine: Engine) -> None:
     """A host whose SSH port accepts and then says nothing (a hung machine) is not asked when a notebook is
     launched on this machine: its name is checked against the remembered notebooks and its own engine."""
-    accepted: list[socket.socket] = []
-    with socket.create_server(("127.0.0.1", 0)) as hung:
-        port = hung.getsockname()[1]
-        watcher = threading.Thread(target=lambda: accepted.append(hung.accept()[0]), daemon=True)
-        watcher.start()
+    with hung_port() as (port, accepted):
         services.add_host(parse_host(f"hung=127.0.0.1:{port}"))
 
         async def scenario() -> None:
@@ -384,5 +379,3 @@ def test_a_launch_here_never_waits_on_a_remote_host(services: Services, images, 
 
         arun(scenario(), timeout=120)
         assert accepted == []
-    for connection in accepted:
-        connection.close()
