@@ -27,10 +27,9 @@ WarningListener = Callable[[str, str], None]  # (notebook, one line) said before
 
 @dataclass
 class Checked:
-    """A launch that passed its checks: this machine's GPU inventory when it applies, the warnings to say,
-    and its claim on the GPUs (None for a launch without GPUs), to release when the launch ends."""
+    """A launch that passed its checks: the warnings to say, and its claim on the GPUs (None for a launch
+    without GPUs), to release when the launch ends."""
 
-    inventory: Inventory | None = None
     warnings: tuple[str, ...] = ()
     claim: Claim | None = None
 
@@ -73,7 +72,7 @@ class LaunchChecks:
             others = [*locked.elsewhere, *await self._running_beside(spec)]  # claims first: see gpu_claims
             shared = reservations.check_launch(spec, _merged(self._notebooks(), others), inventory)
             claim = locked.claim(spec)
-        return Checked(inventory, tuple(warning for warning in (shared, cuda) if warning), claim)
+        return Checked(tuple(warning for warning in (shared, cuda) if warning), claim)
 
     async def _inventory_and_cuda(self, spec: NotebookSpec) -> tuple[Inventory | None, str | None]:
         """This machine's GPUs and the image's CUDA warning; neither for a remote host (GPUs by index there)."""

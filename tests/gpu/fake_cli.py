@@ -41,14 +41,18 @@ def _fake(text: str) -> FakeNvml:
     return FakeNvml(gpus=gpus, cuda_version=data["cuda_version"], live_only=data["live_only"])
 
 
+def _command(fake: FakeNvml, args: tuple[str, ...]) -> list[str]:
+    return [sys.executable, "-m", "tests.gpu.fake_cli", describe(fake), *args]
+
+
 def run_cli(fake: FakeNvml, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tests.gpu.fake_cli", describe(fake), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ),
-    )
+    return subprocess.run(_command(fake, args), capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+
+
+def cli_process(fake: FakeNvml, *args: str) -> subprocess.Popen[str]:
+    """`labdock ARGS` started, not waited for (two of them racing, say)."""
+    command = _command(fake, args)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
 
 
 def main() -> int:

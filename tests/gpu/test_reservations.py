@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from desktop.reservations import GpuReserved, availability, check_launch, gpu_id
 from desktop.services import build_services
 from desktop.store import Paths
 from tests.conftest import TEST_PREFIX, Engine, arun
-from tests.gpu.fake_cli import describe, run_cli
+from tests.gpu.fake_cli import cli_process, run_cli
 from tests.gpu.fake_nvml import FakeNvml, make_gpus
 from tests.unit.fake_engine import FakeEngine
 
@@ -145,11 +143,6 @@ def test_exclusive_gpu_refuses_a_second_launch_for_real(
     assert not any((labdock_home / "data" / "work" / name).exists() for name in ("second", "third", "greedy"))
 
 
-def _cli_process(fake: FakeNvml, *args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "tests.gpu.fake_cli", describe(fake), *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 @pytest.mark.docker
 def test_two_processes_launching_at_once_never_break_a_reservation(
     fake_nvml: FakeNvml, labdock_home: Path, docker_engine: Engine
@@ -160,10 +153,10 @@ def test_two_processes_launching_at_once_never_break_a_reservation(
     winners: list[str] = []
     try:
         for round_ in range(3):
-            reserve = _cli_process(
+            reserve = cli_process(
                 fake_nvml, "new", f"reserve-{round_}", "--gpu", "0", "--exclusive", "--engine", "local"
             )
-            share = _cli_process(fake_nvml, "new", f"share-{round_}", "--gpu", "0", "--engine", "local")
+            share = cli_process(fake_nvml, "new", f"share-{round_}", "--gpu", "0", "--engine", "local")
             done = {
                 name: (*proc.communicate(timeout=120), proc.returncode)
                 for name, proc in ((f"reserve-{round_}", reserve), (f"share-{round_}", share))
