@@ -200,18 +200,25 @@ def _running_private(data_root: Path) -> str | None:
     return url if answers(url, timeout=1.0) else None
 
 
+def running_dockerd(data_root: Path) -> int | None:
+    """The pid of the dockerd holding that data root, if one runs: its pidfile, checked against /proc (a pid
+    reused by something else is not ours; a zombie has no command line)."""
+    try:
+        pid = int((data_root / "dockerd.pid").read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except (OSError, ValueError):
+        return None
+    return pid if command.endswith(b"dockerd") else None
+
+
 def stop_leftover(data_root: Path) -> None:
     """A daemon left by a killed run still holds the data root: stop it first."""
-    pidfile = data_root / "dockerd.pid"
-    try:
-        pid = int(pidfile.read_text().strip())
-    except (OSError, ValueError):
+    pid = running_dockerd(data_root)
+    if pid is None:
         return
     try:
-        if not Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"dockerd"):
-            return  # the pid was reused by something else: not ours to stop
         os.kill(pid, signal.SIGTERM)
-    except (ProcessLookupError, FileNotFoundError):
+    except ProcessLookupError:
         return
     for _ in range(300):
         try:

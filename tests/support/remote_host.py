@@ -53,7 +53,15 @@ import docker
 from docker.errors import DockerException
 
 from tests.support import netns
-from tests.support.dockerd import CACHE_DIR, dockerd_command, socket_url, spawn_dockerd, stop_leftover, term_with_parent
+from tests.support.dockerd import (
+    CACHE_DIR,
+    dockerd_command,
+    running_dockerd,
+    socket_url,
+    spawn_dockerd,
+    stop_leftover,
+    term_with_parent,
+)
 
 INSIDE_ENV = "LABDOCK_TEST_REMOTE"
 DIR_ENV = "LABDOCK_TEST_REMOTE_DIR"
@@ -330,17 +338,17 @@ class RemoteHost:
         """Stop the host's Docker engine as `systemctl stop docker` does: SIGTERM, and its containers stop
         with it (no live-restore). sshd and the SSH connections stay up."""
         data_root = _data_root(self.index)
-        pid = _dockerd_pid(data_root)
+        pid = running_dockerd(data_root)
         if pid is None:
             return
         os.kill(pid, signal.SIGTERM)
         _reap_started(pid)
-        _wait_for(lambda: _gone(pid) and _dockerd_pid(data_root) is None, timeout, "the host's dockerd to stop")
+        _wait_for(lambda: _gone(pid) and running_dockerd(data_root) is None, timeout, "the host's dockerd to stop")
 
     def start_dockerd(self, timeout: float = 60.0) -> None:
         """Start the host's Docker engine again (same data root, socket and bridge); waits until it answers."""
         data_root = _data_root(self.index)
-        if _dockerd_pid(data_root) is not None:
+        if running_dockerd(data_root) is not None:
             return
         exec_root = Path(self.docker_url.removeprefix("unix://")).parent
         cmd = [_nsenter(), f"--net={self.netns}", *dockerd_command(data_root, exec_root, bridge=RBR)]
@@ -364,16 +372,6 @@ def install_ssh_configs(hosts: Sequence[RemoteHost], home: Path) -> Path:
 
 
 _started: dict[int, subprocess.Popen[bytes]] = {}  # sshds and dockerds this process started, reaped when stopped
-
-
-def _dockerd_pid(data_root: Path) -> int | None:
-    """The pid of the dockerd holding that data root, if one runs (its pidfile, checked against /proc)."""
-    try:
-        pid = int((data_root / "dockerd.pid").read_text().strip())
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-    except (OSError, ValueError):
-        return None
-    return pid if command.endswith(b"dockerd") and not _gone(pid) else None
 
 
 def _reap_started(pid: int) -> None:
